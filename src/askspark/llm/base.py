@@ -1,0 +1,61 @@
+"""The LLM interface: one method. Providers register by id and are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from askspark.errors import unknown_name
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Completion(BaseModel):
+    text: str
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A model that writes code.
+
+    ``style`` tells the prompt builder what to ask for: ``"python"`` (a full ``answer`` function) or
+    ``"sql"`` (one Spark SQL query that the harness wraps into ``answer``; small models do better so).
+    """
+
+    id: str
+    style: Literal["python", "sql"]
+
+    def complete(self, messages: list[Message], *, temperature: float, max_tokens: int) -> Completion: ...
+
+
+# provider id -> "module:factory"; a factory takes (name, settings) and returns an LLM.
+PROVIDERS: dict[str, str] = {
+    "embedded": "askspark.llm.embedded:create",
+    "openai": "askspark.llm.openai_compat:create",
+    "anthropic": "askspark.llm.anthropic:create",
+    "bedrock": "askspark.llm.bedrock:create",
+    "scripted": "askspark.llm.scripted:create",
+}
+
+
+def get_llm(model_id: str, settings: object | None = None) -> LLM:
+    """Resolve ``provider[:name]`` (``openai:gpt-4o-mini``, ``embedded``) to an LLM, lazily.
+
+    Raises:
+        UsageError: unknown provider, with a did-you-mean.
+        MissingExtraError: the provider's SDK is not installed, with the pip command.
+    """
+    provider, _, name = model_id.partition(":")
+    if provider not in PROVIDERS:
+        raise unknown_name("model provider", provider, PROVIDERS)
+    module_name, _, factory = PROVIDERS[provider].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, factory)(name, settings)

@@ -1,0 +1,182 @@
+"""The embedded offline model: Qwen2.5-Coder-1.5B-Instruct (GGUF) run in-process by llama.cpp.
+
+It writes one Spark SQL query (``style = "sql"``); the harness wraps it into ``answer``. The model is
+loaded lazily on the first :meth:`EmbeddedLLM.complete` and kept for the life of the process, so a
+long-lived server or a test session pays the load (1–3 s, ~1.9 GB) once. The prompt is rendered
+with the chat template stored in the GGUF file (Qwen's ChatML); llama.cpp reuses the KV cache of a
+shared prompt prefix, so a stable system prompt placed first is only read once.
+
+If the last message has role ``"assistant"`` it is a *pre-start*: the model continues that text and
+the returned :class:`~askspark.llm.base.Completion` holds the pre-start plus the continuation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from askspark.errors import ModelNotInstalledError, ProviderError, missing_extra, unknown_name
+from askspark.llm.base import Completion, Message
+from askspark.llm.model_files import MODEL, check_model
+from askspark.settings import Settings, get_settings
+
+MAX_TOKENS = 512
+"""Hard cap on the tokens the embedded model writes per call (a SQL query is far shorter)."""
+N_BATCH = 512
+SEED = 0
+_EXTRA_STOPS = ("<|im_end|>", "<|endoftext|>")
+
+
+@dataclass
+class _Loaded:
+    """A loaded model with its chat formatter; ``lock`` serializes generation (llama is not thread-safe)."""
+
+    llama: Any
+    formatter: Any
+    stops: list[str]
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise missing_extra("the embedded model", "embedded", "llama-cpp-python") from exc
+    return llama_cpp
+
+
+def _formatter(llama: Any) -> tuple[Any, list[str]]:
+    """The GGUF's own chat template as a formatter, and the stop strings."""
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ProviderError(f"the model file {llama.model_path} has no chat template in its metadata")
+    model = llama._model
+    eos = model.token_get_text(llama.token_eos()) if llama.token_eos() != -1 else ""
+    bos = model.token_get_text(llama.token_bos()) if llama.token_bos() != -1 else ""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    formatter = Jinja2ChatFormatter(
+        template=template, eos_token=eos, bos_token=bos, add_generation_prompt=True
+    )
+    stops = list(dict.fromkeys([s for s in (eos, *_EXTRA_STOPS) if s]))
+    return formatter, stops
+
+
+def _load(path: Path, threads: int, context: int) -> _Loaded:
+    """The model at ``path``, loaded once per process (per threads/context) and then reused."""
+    key = (str(path), threads, context)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        llama_cpp = _import_llama_cpp()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=context,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=N_BATCH,
+                n_gpu_layers=0,
+                seed=SEED,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelNotInstalledError(
+                f"llama.cpp could not load the embedded model {path}: {exc}",
+                suggestion="askspark model install --force",
+                path=str(path),
+            ) from exc
+        formatter, stops = _formatter(llama)
+        _CACHE[key] = loaded = _Loaded(llama=llama, formatter=formatter, stops=stops)
+        return loaded
+
+
+def _render(loaded: _Loaded, messages: list[Message]) -> tuple[str, str]:
+    """The prompt text (ending in the assistant turn opener) and the assistant pre-start, if any."""
+    prestart = ""
+    if messages and messages[-1].role == "assistant":
+        prestart = messages[-1].content
+        messages = messages[:-1]
+    rendered = loaded.formatter(messages=[m.model_dump() for m in messages])
+    return rendered.prompt + prestart, prestart
+
+
+class EmbeddedLLM:
+    """The offline model. Satisfies :class:`askspark.llm.base.LLM`."""
+
+    id = "embedded"
+    style: Literal["python", "sql"] = "sql"
+
+    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+        self.settings = settings
+        self._path = path
+        self.model = MODEL.name if path is None else path.stem
+
+    @property
+    def path(self) -> Path:
+        """The model file, checked cheaply (size + stamp) when it is the default model."""
+        return self._path if self._path is not None else check_model(self.settings)
+
+    def _loaded(self) -> _Loaded:
+        path = self.path
+        if not path.is_file():
+            raise ModelNotInstalledError(f"model file {path} does not exist", path=str(path))
+        return _load(path, self.settings.model_threads, self.settings.model_context)
+
+    def complete(self, messages: list[Message], *, temperature: float, max_tokens: int) -> Completion:
+        """Continue the chat; deterministic at temperature 0."""
+        loaded = self._loaded()
+        prompt, prestart = _render(loaded, messages)
+        with loaded.lock:
+            tokens = loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            try:
+                response = loaded.llama.create_completion(
+                    prompt=tokens,
+                    max_tokens=max(1, min(max_tokens, MAX_TOKENS)),
+                    temperature=temperature,
+                    top_p=0.95,
+                    top_k=40,
+                    min_p=0.05,
+                    repeat_penalty=1.0,
+                    seed=SEED,
+                    stop=loaded.stops,
+                )
+            except ValueError as exc:  # e.g. the prompt exceeds the context window
+                raise ProviderError(
+                    f"the embedded model could not answer: {exc}",
+                    suggestion="shorten the question or raise ASKSPARK_MODEL_CONTEXT",
+                    prompt_tokens=len(tokens),
+                    context=self.settings.model_context,
+                ) from exc
+        usage = response.get("usage") or {}
+        return Completion(
+            text=prestart + response["choices"][0]["text"],
+            model=self.model,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+
+def create(name: str, settings: Settings | None = None) -> EmbeddedLLM:
+    """The ``embedded`` provider; ``name`` is empty, the default model's name, or a path to a .gguf file.
+
+    A custom ``.gguf`` path is loaded as is (no pinned hash to check it against).
+    """
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise missing_extra("the embedded model", "embedded", "llama-cpp-python")
+    settings = settings if settings is not None else get_settings()
+    if not name or name == MODEL.name:
+        return EmbeddedLLM(settings)
+    if name.endswith(".gguf"):
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ModelNotInstalledError(f"model file {path} does not exist", path=str(path))
+        return EmbeddedLLM(settings, path)
+    raise unknown_name("embedded model", name, [MODEL.name])

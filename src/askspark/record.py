@@ -1,0 +1,111 @@
+"""The answer document: what one run returns and what the run store keeps.
+
+These models are the contract between the pipeline stages and every interface (Python, CLI ``--json``,
+HTTP). ``Answer.model_dump(mode="json")`` is the JSON document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorKind(StrEnum):
+    """Why an attempt failed. The repair loop decides from the kind whether new code can help."""
+
+    NO_CODE = "no_code"  # the model's reply held no code
+    SYNTAX = "syntax"  # Python or SQL did not parse
+    POLICY = "policy"  # the validator's policy rejected a construct
+    CONTRACT = "contract"  # no answer(spark, tables) function, or it did not return a DataFrame
+    UNRESOLVED_COLUMN = "unresolved_column"
+    UNRESOLVED_TABLE = "unresolved_table"
+    TYPE_MISMATCH = "type_mismatch"
+    RUNTIME = "runtime"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    PERMISSION = "permission"
+    ENGINE_UNAVAILABLE = "engine_unavailable"
+    PROVIDER = "provider"  # the LLM could not be reached
+
+    @property
+    def fixable(self) -> bool:
+        """Whether new code from the model can fix this kind of failure."""
+        return self not in {ErrorKind.PERMISSION, ErrorKind.ENGINE_UNAVAILABLE, ErrorKind.PROVIDER}
+
+
+class Failure(BaseModel):
+    """A short, structured account of one failure, fed back to the model on the next attempt."""
+
+    kind: ErrorKind
+    message: str
+    rule: str | None = None  # the validator rule or Spark error class
+    line: int | None = None
+    column: int | None = None
+    suggestion: str | None = None
+
+    def signature(self) -> tuple[str, str, str | None]:
+        """What makes two failures 'the same error' for early stopping."""
+        return (self.kind.value, self.message.strip()[:300], self.rule)
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    type: str
+
+
+class ResultPreview(BaseModel):
+    """The bounded result: at most ``row_limit`` rows, ``truncated`` when there were more."""
+
+    columns: list[ColumnInfo]
+    rows: list[list[Any]]
+    truncated: bool
+    location: str | None = None  # directory of the full result (Parquet)
+    row_count: int | None = None  # total rows when known (always known when not truncated)
+
+
+Stage = Literal["generate", "validate", "dry_run", "execute"]
+
+
+class Attempt(BaseModel):
+    """One try: the code the model wrote, how far it got, and why it stopped."""
+
+    number: int
+    code: str | None
+    stage: Stage
+    error: Failure | None = None
+    seconds: float = 0.0
+    timings: dict[str, float] = Field(default_factory=dict)
+    temperature: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    logs: str = ""
+
+
+class Answer(BaseModel):
+    """The whole answer document of one run."""
+
+    status: Literal["succeeded", "failed", "running"]
+    run_id: str
+    question: str
+    engine: str
+    model: str
+    tables: list[str] = Field(default_factory=list)
+    code: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    result: ResultPreview | None = None
+    summary: str = ""
+    error: Failure | None = None  # why the run failed, when it did
+    stop_reason: str | None = None
+    created_at: datetime
+    seconds: float = 0.0
+    notices: list[str] = Field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

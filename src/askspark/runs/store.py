@@ -1,0 +1,71 @@
+"""The run store: every run, failed ones included, kept durably in SQLite.
+
+A run is saved when it starts and again after each attempt, so a crash mid-run still leaves its
+question, selection and finished attempts on disk. The whole answer document is stored as JSON next to
+a few indexed columns for listing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from askspark.errors import NotFoundError
+from askspark.record import Answer
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    question TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    model TEXT NOT NULL,
+    tables TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    result_location TEXT,
+    seconds REAL NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+"""
+
+
+class RunStore:
+    """SQLite-backed store of answer documents, safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+
+    def save(self, answer: Answer) -> None:
+        """Insert or update a run's record."""
+        location = answer.result.location if answer.result else None
+        row = (
+            answer.run_id, answer.created_at.isoformat(), answer.status, answer.question, answer.engine,
+            answer.model, ",".join(answer.tables), len(answer.attempts), location, answer.seconds,
+            answer.model_dump_json(),
+        )  # fmt: skip
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    def get(self, run_id: str) -> Answer:
+        with self._lock:
+            row = self._db.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}", suggestion="list runs with 'askspark runs list'")
+        return Answer.model_validate_json(row[0])
+
+    def list(self, limit: int = 20) -> list[Answer]:
+        """The most recent runs, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT document FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
+            return [Answer.model_validate_json(r[0]) for r in rows.fetchall()]
+
+    def close(self) -> None:
+        self._db.close()

