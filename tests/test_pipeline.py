@@ -14,24 +14,24 @@ from askspark.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-GOOD = '''
+GOOD = """
 from pyspark.sql import functions as F
 
 def answer(spark, tables):
     df = tables["nasdaq"]
     return (df.where(F.year("date") == 2024).groupBy("symbol")
               .agg(F.round(F.avg("close"), 2).alias("avg_close")).orderBy(F.desc("avg_close")))
-'''
+"""
 
-WRONG_COLUMN = '''
+WRONG_COLUMN = """
 def answer(spark, tables):
     return spark.sql("SELECT symbol, AVG(closing_price) AS avg_close FROM nasdaq GROUP BY symbol")
-'''
+"""
 
-FIXED_COLUMN = '''
+FIXED_COLUMN = """
 def answer(spark, tables):
     return spark.sql("SELECT symbol, AVG(close) AS avg_close FROM nasdaq GROUP BY symbol ORDER BY symbol")
-'''
+"""
 
 
 class SpyEngine:
@@ -67,11 +67,15 @@ def test_right_on_the_first_try(settings: Settings, engine: object) -> None:
     assert len(answer.result.rows) == 6 and not answer.result.truncated
     closes = [row[1] for row in answer.result.rows]
     assert closes == sorted(closes, reverse=True)
-    assert Path(answer.result.location).is_dir() and Path(answer.result.location).is_relative_to(settings.runs_dir)
+    assert Path(answer.result.location).is_dir() and Path(answer.result.location).is_relative_to(
+        settings.runs_dir
+    )
     assert "6 rows" in answer.summary and len(spy.jobs) == 1
 
 
-def test_wrong_column_is_repaired_with_the_error_in_the_second_prompt(settings: Settings, engine: object) -> None:
+def test_wrong_column_is_repaired_with_the_error_in_the_second_prompt(
+    settings: Settings, engine: object
+) -> None:
     answer, llm, _ = ask(settings, engine, [WRONG_COLUMN, FIXED_COLUMN])
     assert answer.status == "succeeded" and len(answer.attempts) == 2
     first = answer.attempts[0]
@@ -94,7 +98,9 @@ def test_syntax_and_policy_errors_are_caught_without_executing(settings: Setting
 
 
 def test_attempt_limit_reached_records_every_attempt(settings: Settings, engine: object) -> None:
-    bad = [f"def answer(spark, tables):\n    return spark.sql('SELECT nope_{i} FROM nasdaq')" for i in range(3)]
+    bad = [
+        f"def answer(spark, tables):\n    return spark.sql('SELECT nope_{i} FROM nasdaq')" for i in range(3)
+    ]
     answer, _, _ = ask(settings, engine, bad, max_attempts=3)
     assert answer.status == "failed" and len(answer.attempts) == 3
     assert "limit of 3 attempts" in answer.stop_reason
@@ -150,7 +156,7 @@ def test_no_selection_is_a_usage_error_listing_tables(settings: Settings) -> Non
 
 
 def test_timeout_fails_cleanly_and_the_next_question_works(settings: Settings, engine: object) -> None:
-    endless = "def answer(spark, tables):\n    while True:\n        pass"
+    endless = "def answer(spark, tables):\n    n = 0\n    while n >= 0:\n        n += 1\n    return tables['nasdaq']"
     slow = settings.model_copy(update={"timeout_seconds": 5.0, "max_attempts": 1})
     answer, _, _ = ask(slow, engine, [endless])
     assert answer.status == "failed" and answer.attempts[0].error.kind == "timeout"
@@ -162,7 +168,8 @@ def test_timeout_fails_cleanly_and_the_next_question_works(settings: Settings, e
 def test_spark_job_timeout_interrupts_the_spark_work(settings: Settings, engine: object) -> None:
     heavy = (
         "def answer(spark, tables):\n"
-        "    return spark.range(0, 200000000).crossJoin(spark.range(0, 200000000)).selectExpr('sum(id)')"
+        "    a = spark.range(0, 200000000).withColumnRenamed('id', 'x')\n"
+        "    return a.crossJoin(spark.range(0, 200000000)).selectExpr('sum(x * id) AS s')"
     )
     slow = settings.model_copy(update={"timeout_seconds": 5.0, "max_attempts": 1})
     answer, _, _ = ask(slow, engine, [heavy])

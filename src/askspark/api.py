@@ -110,9 +110,23 @@ def ask(
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
     base = settings or get_settings()
-    settings = base.model_copy(update={k: v for k, v in (("max_attempts", max_attempts), ("row_limit", row_limit)) if v})
+    settings = base.model_copy(
+        update={k: v for k, v in (("max_attempts", max_attempts), ("row_limit", row_limit)) if v}
+    )
     selected = select_tables(tables, files, settings)
     llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
-    eng = engine if engine is not None and not isinstance(engine, str) else engine_for(engine or settings.engine, settings)
-    run = Run(question, selected, llm=llm, engine=eng, store=store_for(settings), settings=settings, listener=listener)
+    eng = (
+        engine
+        if engine is not None and not isinstance(engine, str)
+        else engine_for(engine or settings.engine, settings)
+    )
+    run = Run(
+        question,
+        selected,
+        llm=llm,
+        engine=eng,
+        store=store_for(settings),
+        settings=settings,
+        listener=listener,
+    )
     return run.execute()

@@ -94,7 +94,9 @@ def did_you_mean(given: str, known: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def unknown_name(kind: str, given: str, known: Iterable[str], cls: type[AskSparkError] = UsageError) -> AskSparkError:
+def unknown_name(
+    kind: str, given: str, known: Iterable[str], cls: type[AskSparkError] = UsageError
+) -> AskSparkError:
     """An error for an unknown plug-in id or object name, naming the closest and all known ones."""
     known = sorted(known)
     guess = did_you_mean(given, known)

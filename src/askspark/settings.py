@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     )
     timeout_seconds: float = Field(120.0, gt=0, description="Wall-clock limit for one attempt's execution.")
     worker_memory_mb: int = Field(
-        4096, ge=256, description="Address-space limit of the sandboxed worker process that runs generated code."
+        4096,
+        ge=256,
+        description="Address-space limit of the sandboxed worker process that runs generated code.",
     )
     sample_values: int = Field(
         3, ge=0, le=20, description="Sample values per column shown to the model (0 shows none)."
@@ -65,9 +67,13 @@ class Settings(BaseSettings):
         120.0, gt=0, description="How long to wait for the local Spark server to accept connections."
     )
     llm_max_tokens: int = Field(1024, ge=64, description="Maximum tokens the model may write per attempt.")
-    llm_timeout_seconds: float = Field(120.0, gt=0, description="Timeout of one request to a remote LLM provider.")
+    llm_timeout_seconds: float = Field(
+        120.0, gt=0, description="Timeout of one request to a remote LLM provider."
+    )
     model_threads: int = Field(
-        2, ge=1, description="CPU threads of the embedded model (capped so it and Spark do not starve each other)."
+        2,
+        ge=1,
+        description="CPU threads of the embedded model (capped so it and Spark do not starve each other).",
     )
     model_context: int = Field(4096, ge=1024, description="Context window (tokens) of the embedded model.")
 
@@ -98,5 +104,7 @@ def get_settings(**overrides: object) -> Settings:
         raise UsageError(
             f"invalid value for {name}: {first['msg']}",
             suggestion=f"fix or unset {name}; see docs/settings.md",
-            errors=[{"setting": str(e["loc"][0]) if e["loc"] else "", "message": e["msg"]} for e in exc.errors()],
+            errors=[
+                {"setting": str(e["loc"][0]) if e["loc"] else "", "message": e["msg"]} for e in exc.errors()
+            ],
         ) from None

@@ -87,8 +87,12 @@ def bindings_for(tables: list[TableInfo]) -> list[TableBinding]:
     """Bind catalog tables for an engine: direct reads by location with the stored schema."""
     return [
         TableBinding(
-            name=name, full_name=t.full_name, format=t.format, location=t.location,
-            schema_ddl=t.schema_ddl(), options=t.options,
-        )  # fmt: skip
+            name=name,
+            full_name=t.full_name,
+            format=t.format,
+            location=t.location,
+            schema_ddl=t.schema_ddl(),
+            options=t.options,
+        )
         for t, name in zip(tables, view_names(tables), strict=True)
     ]

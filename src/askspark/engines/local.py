@@ -8,6 +8,7 @@ Spark job keeps running after the attempt ends. A dead server is restarted befor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -44,10 +45,11 @@ class Worker:
         self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=_outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
-            writable=[self.outbox], memory_mb=settings.worker_memory_mb,
+            writable=[self.outbox],
+            memory_mb=settings.worker_memory_mb,
             cpu_seconds=int(settings.timeout_seconds * 2) + 60,
             env={SESSION_ENV: self.session_id, "ASKSPARK_USER_ID": USER_ID},
-        )  # fmt: skip
+        )
         self.proc = _spawn(settings, state, spec, self.log_path)
         self.ready = False
 
@@ -71,10 +73,8 @@ class Worker:
         return json.loads(line) if line else None
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.proc.wait()
 
     def log_tail(self) -> str:
@@ -86,6 +86,11 @@ class Worker:
             return ""
 
     def cleanup(self) -> None:
+        """Wait for the process to end (it releases its Spark session first), then remove its files."""
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill()
         shutil.rmtree(self.outbox, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
 
@@ -96,7 +101,9 @@ def _outbox_root(settings: Settings) -> Path:
     return root
 
 
-def _spawn(settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path) -> subprocess.Popen[bytes]:
+def _spawn(
+    settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path
+) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "askspark.engines.worker"]
     if settings.sandbox:
         spec.socket_dir = Path(state.socket_dir)
@@ -107,9 +114,14 @@ def _spawn(settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, lo
         cmd, env = sandbox.unsandboxed_command(spec, argv)
     with open(log, "wb") as err:
         return subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
-            preexec_fn=sandbox.rlimits(spec), start_new_session=True,
-        )  # fmt: skip
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            preexec_fn=sandbox.rlimits(spec),
+            start_new_session=True,
+        )
 
 
 def _read_line(proc: subprocess.Popen[bytes], seconds: float) -> str | None:
@@ -178,17 +190,30 @@ class LocalEngine:
             worker = self._take_worker()
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
-        self._spawn_spare_async()
         try:
             return self._run_in(worker, job)
         finally:
-            worker.cleanup()
+            threading.Thread(target=worker.cleanup, daemon=True).start()  # reaping is not the caller's wait
+            # After the job, not during it: on two cores a starting worker would slow the job down.
+            self._spawn_spare_async()
+
+    def warm(self) -> None:
+        """Block until a started worker is waiting for the next job."""
+        worker = self._take_worker()
+        with self._lock:
+            spare, self._spare = self._spare, worker
+        if spare is not None:
+            spare.kill()
+            spare.cleanup()
 
     def _spawn_spare_async(self) -> None:
         def spawn() -> None:
             worker = Worker(self.settings, self.state)
             with self._lock:
-                self._spare = worker
+                old, self._spare = self._spare, worker
+            if old is not None:  # a concurrent run left one too: keep one spare only
+                old.kill()
+                old.cleanup()
 
         threading.Thread(target=spawn, daemon=True).start()
 
@@ -199,7 +224,6 @@ class LocalEngine:
         elapsed = time.perf_counter() - start
         if report is None:
             return self._lost(worker, job, elapsed)
-        worker.proc.wait(timeout=30)
         execution = _execution(report, worker.log_tail())
         if execution.result is not None:
             execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
@@ -271,7 +295,9 @@ def _death(returncode: int | None, logs: str) -> Failure:
         return Failure(kind=ErrorKind.TIMEOUT, message="the attempt used up its CPU time limit")
     if "MemoryError" in logs or returncode == -signal.SIGKILL:
         return Failure(kind=ErrorKind.OUT_OF_MEMORY, message="the worker ran out of memory and was stopped")
-    return Failure(kind=ErrorKind.RUNTIME, message=f"the worker process exited unexpectedly (code {returncode})")
+    return Failure(
+        kind=ErrorKind.RUNTIME, message=f"the worker process exited unexpectedly (code {returncode})"
+    )
 
 
 def _unavailable(exc: EngineUnavailableError) -> Failure:

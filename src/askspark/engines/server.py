@@ -8,6 +8,7 @@ can reach it. ``askspark engine start`` leaves one running for later commands (s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -116,15 +117,22 @@ def start_server(settings: Settings) -> ServerState:
     env = os.environ | {"SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            _server_command(settings, port), stdout=out, stderr=subprocess.STDOUT, env=env,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            _server_command(settings, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     # A short socket path: Unix socket paths are limited to 108 bytes.
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))
     bridge = subprocess.Popen(
         [socat, f"UNIX-LISTEN:{socket_dir / SOCKET_NAME},fork,mode=600", f"TCP:127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     state = ServerState(port, proc.pid, bridge.pid, str(socket_dir), str(log))
     _wait_until_up(state, proc, settings.spark_startup_seconds)
     return state
@@ -150,10 +158,8 @@ def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: f
 def stop_server(state: ServerState) -> None:
     """Stop the server's and the bridge's process groups and remove the socket."""
     for pid in (state.bridge_pid, state.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            pass
     for pid in (state.bridge_pid, state.pid):
         _reap(pid)
     shutil.rmtree(state.socket_dir, ignore_errors=True)

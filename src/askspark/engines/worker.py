@@ -14,6 +14,7 @@ settings or credentials, and the sandbox gives it none.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import json
@@ -124,10 +125,12 @@ def bounded_rows(table: Any, row_limit: int, max_bytes: int) -> tuple[list[list[
     return rows, False
 
 
-def preview(df: Any, job: dict[str, Any]) -> dict[str, Any]:
+def preview(df: Any, job: dict[str, Any], timings: dict[str, float]) -> dict[str, Any]:
     """Collect ``limit(row_limit + 1)`` rows; write the full result as Parquet under the output dir."""
     limits = job["limits"]
+    start = time.perf_counter()
     table = df.limit(limits["row_limit"] + 1).toArrow()
+    timings["collect"] = time.perf_counter() - start
     rows, truncated = bounded_rows(table, limits["row_limit"], limits["max_result_bytes"])
     location = os.path.join(job["output_dir"], "result")
     if truncated:  # the full result is larger than what we hold: let Spark write all of it
@@ -137,9 +140,16 @@ def preview(df: Any, job: dict[str, Any]) -> dict[str, Any]:
 
         os.makedirs(location, exist_ok=True)
         pq.write_table(table, os.path.join(location, "part-00000.parquet"))
+    timings["write"] = time.perf_counter() - start - timings["collect"]
     columns = [{"name": f.name, "type": f.dataType.simpleString()} for f in df.schema.fields]
     count = None if truncated else len(rows)
-    return {"columns": columns, "rows": rows, "truncated": truncated, "location": location, "row_count": count}
+    return {
+        "columns": columns,
+        "rows": rows,
+        "truncated": truncated,
+        "location": location,
+        "row_count": count,
+    }
 
 
 def run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
@@ -155,8 +165,11 @@ def run_job(spark: Any, job: dict[str, Any]) -> dict[str, Any]:
             return {"ok": True, "stage": stage, "timings": timings}
         stage = "execute"
         start = time.perf_counter()
-        df = call_answer(answer, spark, bind_tables(spark, job["tables"], empty=False))
-        result = preview(df, job)
+        tables = bind_tables(spark, job["tables"], empty=False)
+        timings["bind"] = time.perf_counter() - start
+        df = call_answer(answer, spark, tables)
+        timings["analyze"] = time.perf_counter() - start - timings["bind"]
+        result = preview(df, job, timings)
         timings["execute"] = time.perf_counter() - start
         return {"ok": True, "stage": stage, "result": result, "timings": timings}
     except BaseException as exc:  # noqa: BLE001 - everything the code raises is reported, nothing escapes
@@ -176,6 +189,9 @@ def failure_report(stage: str, exc: BaseException, timings: dict[str, float]) ->
 
 
 def main() -> None:
+    # pyspark.sql.functions dispatches to the Connect implementation only in Connect mode; a session
+    # built from a custom channel does not switch it on by itself.
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     report = os.fdopen(os.dup(1), "w")  # the report channel; fd 1 becomes the log from here on
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -187,10 +203,8 @@ def main() -> None:
     result = run_job(spark, job)
     report.write(json.dumps(result, default=str) + "\n")
     report.flush()
-    try:
+    with contextlib.suppress(Exception):  # the report is out; nothing else matters now
         spark.stop()  # releases this run's session (temp views) on the server
-    except Exception:  # noqa: BLE001 - the report is out; nothing else matters now
-        pass
 
 
 if __name__ == "__main__":

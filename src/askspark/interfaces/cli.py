@@ -22,7 +22,9 @@ from askspark.errors import AskSparkError, UsageError
 from askspark.record import Answer
 from askspark.settings import get_settings
 
-app = typer.Typer(help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True
+)
 catalog_app = typer.Typer(help="Browse and add tables of the local catalog.", no_args_is_help=True)
 runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded offline model.", invoke_without_command=True)
@@ -38,7 +40,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_SHOWN_ROWS = 50
 
 
-def handles_errors(as_json: Callable[[dict[str, Any]], bool] = lambda kw: bool(kw.get("json_output"))) -> Callable[[F], F]:
+def handles_errors(
+    as_json: Callable[[dict[str, Any]], bool] = lambda kw: bool(kw.get("json_output")),
+) -> Callable[[F], F]:
     """Turn AskSparkError into the one error shape (JSON) or a readable message, exit code 2."""
 
     def decorate(fn: F) -> F:
@@ -66,7 +70,9 @@ def progress(event: str, data: dict[str, Any]) -> None:
         err.print(f"  attempt {data['attempt']}: {data['stage']}…", style="dim", highlight=False)
     elif event == "attempt":
         error = data.get("error")
-        mark = "[green]ok[/green]" if error is None else f"[red]{error['kind']}[/red]: {error['message'][:200]}"
+        mark = (
+            "[green]ok[/green]" if error is None else f"[red]{error['kind']}[/red]: {error['message'][:200]}"
+        )
         err.print(f"attempt {data['number']} ({data['seconds']:.1f} s): {mark}", highlight=False)
 
 
@@ -74,11 +80,19 @@ def progress(event: str, data: dict[str, Any]) -> None:
 @handles_errors()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain English.")],
-    table: Annotated[list[str], typer.Option("--table", "-t", help="A catalog table, DB.TABLE (repeatable).")] = [],  # noqa: B006
-    file: Annotated[list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")] = [],  # noqa: B006
+    table: Annotated[
+        list[str], typer.Option("--table", "-t", help="A catalog table, DB.TABLE (repeatable).")
+    ] = [],  # noqa: B006
+    file: Annotated[
+        list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")
+    ] = [],  # noqa: B006
     engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
-    model: Annotated[str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")] = None,
-    max_attempts: Annotated[int | None, typer.Option(help="Attempts, the first included (default 5).")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")
+    ] = None,
+    max_attempts: Annotated[
+        int | None, typer.Option(help="Attempts, the first included (default 5).")
+    ] = None,
     row_limit: Annotated[int | None, typer.Option(help="Rows in the answer (default 1000).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer document as JSON.")] = False,
 ) -> None:
@@ -86,9 +100,15 @@ def ask(
     from askspark.api import ask as run_ask
 
     answer = run_ask(
-        question, table, [str(f) for f in file], engine=engine, model=model, max_attempts=max_attempts,
-        row_limit=row_limit, listener=None if json_output else progress,
-    )  # fmt: skip
+        question,
+        table,
+        [str(f) for f in file],
+        engine=engine,
+        model=model,
+        max_attempts=max_attempts,
+        row_limit=row_limit,
+        listener=None if json_output else progress,
+    )
     if json_output:
         print(json.dumps(answer.to_json(), indent=2))
     else:
@@ -107,7 +127,10 @@ def show_answer(answer: Answer) -> None:
         if answer.result.location:
             out.print(f"full result: {answer.result.location}", highlight=False)
     style = "green" if answer.succeeded else "red"
-    out.print(f"[{style}]{answer.status}[/{style}] run {answer.run_id} in {answer.seconds:.1f} s: {answer.summary}", highlight=False)
+    out.print(
+        f"[{style}]{answer.status}[/{style}] run {answer.run_id} in {answer.seconds:.1f} s: {answer.summary}",
+        highlight=False,
+    )
 
 
 def result_table(answer: Answer) -> Table:
@@ -154,7 +177,10 @@ def catalog_describe(
     if json_output:
         print(info.model_dump_json(indent=2))
         return
-    out.print(f"[bold]{info.full_name}[/bold] ({info.format}, {info.row_count} rows) at {info.location}", highlight=False)
+    out.print(
+        f"[bold]{info.full_name}[/bold] ({info.format}, {info.row_count} rows) at {info.location}",
+        highlight=False,
+    )
     if info.comment:
         out.print(info.comment, highlight=False)
     table = Table("column", "type", "nullable", "comment", "samples")
@@ -168,7 +194,9 @@ def catalog_describe(
 def catalog_add(
     name: Annotated[str, typer.Argument(help="DB.TABLE to register.")],
     path: Annotated[Path, typer.Argument(help="A CSV/Parquet/JSON file or a directory of them.")],
-    format: Annotated[str | None, typer.Option("--format", help="csv, parquet or json (default: from the name).")] = None,  # noqa: A002
+    format: Annotated[
+        str | None, typer.Option("--format", help="csv, parquet or json (default: from the name).")
+    ] = None,  # noqa: A002
     copy: Annotated[bool, typer.Option(help="Copy the data into the warehouse.")] = False,
     comment: Annotated[str | None, typer.Option(help="A comment for the table.")] = None,
 ) -> None:
@@ -224,7 +252,10 @@ def runs_show(
     if json_output:
         print(json.dumps(answer.to_json(), indent=2))
         return
-    out.print(f"[bold]{answer.question}[/bold]  ({answer.engine}, {answer.model}, {', '.join(answer.tables)})", highlight=False)
+    out.print(
+        f"[bold]{answer.question}[/bold]  ({answer.engine}, {answer.model}, {', '.join(answer.tables)})",
+        highlight=False,
+    )
     for a in answer.attempts:
         status = "ok" if a.error is None else f"{a.error.kind.value}: {a.error.message}"
         out.print(f"--- attempt {a.number} [{a.stage}, {a.seconds:.1f} s]: {status}", highlight=False)
@@ -296,7 +327,9 @@ def engine_status() -> None:
 
 @app.command()
 @handles_errors()
-def setup(skip_model: Annotated[bool, typer.Option(help="Do not install the embedded model.")] = False) -> None:
+def setup(
+    skip_model: Annotated[bool, typer.Option(help="Do not install the embedded model.")] = False,
+) -> None:
     """Prepare this machine's askspark home: the sample data and the embedded model."""
     catalog_sample()
     if not skip_model:

@@ -39,13 +39,16 @@ _TEXT_KINDS: list[tuple[re.Pattern[str], ErrorKind]] = [
     (
         re.compile(
             r"StatusCode\.UNAVAILABLE|Connection refused|failed to connect|Connection reset by peer|"
-            r"SESSION_CLOSED|SESSION_NOT_FOUND|RETRIES_EXCEEDED|stopped SparkContext|SparkContext was shut down",
+            r"SESSION_CLOSED|SESSION_NOT_FOUND|RETRIES_EXCEEDED|"
+            r"stopped SparkContext|SparkContext was shut down",
             re.I,
         ),
         ErrorKind.ENGINE_UNAVAILABLE,
     ),
     (
-        re.compile(r"Permission denied|AccessDenied|Access Denied|\bPermissionError\b|INSUFFICIENT_PERMISSIONS"),
+        re.compile(
+            r"Permission denied|AccessDenied|Access Denied|\bPermissionError\b|INSUFFICIENT_PERMISSIONS"
+        ),
         ErrorKind.PERMISSION,
     ),
     (
@@ -99,7 +102,7 @@ _CLASS_SUGGESTIONS: dict[str, str] = {
     "UNRESOLVED_ROUTINE": "use a built-in Spark SQL function (as in pyspark.sql.functions); check the name",
     "WRONG_NUM_ARGS": "call the function with the number of arguments it takes",
     "NOT_": "pass a Column (F.col('name')) or a column name where a column is expected",
-    "ATTRIBUTE_NOT_SUPPORTED": "use F.col('name') or df['name'] for columns; DataFrames have no such attribute",
+    "ATTRIBUTE_NOT_SUPPORTED": "use F.col('name') or df['name'] for columns; there is no such attribute",
     "UNSUPPORTED_FEATURE": "use a different construct; Spark does not support this one",
 }
 _EXC_SUGGESTIONS: dict[str, str] = {
@@ -113,7 +116,9 @@ _EXC_SUGGESTIONS: dict[str, str] = {
 }
 
 _ERROR_CLASS = re.compile(r"\[([A-Z][A-Z0-9_]*(?:\.[A-Z][A-Z0-9_]*)*)\]")
-_PY_EXCEPTION_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)): ?(.*)$")
+_PY_EXCEPTION_LINE = re.compile(
+    r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|Timeout)): ?(.*)$"
+)
 _GRPC = re.compile(r"status = (StatusCode\.\w+)\s+details = \"(.*?)\"\s*(?:\n|$)", re.S)
 _SQL_BLOCK = re.compile(r"== SQL(?: \(line (\d+), position (\d+)\))? ==\n(.*?)\n([ \-]*\^+)[^\n]*", re.S)
 _DATAFRAME_BLOCK = re.compile(r"== DataFrame ==\n\"(\w+)\" was called from\n(\S+)")
@@ -128,7 +133,8 @@ _HINTS = re.compile(
 # Lines of Spark's message that help nobody fix the code, or that invite a forbidden conf change.
 _NOISE_LINE = re.compile(r"^(Search path:|If you did not qualify|To tolerate the error on drop)")
 _NOISE_SENTENCE = re.compile(
-    r"\s*(If necessary set \"?[\w.]+\"? to \"?\w+\"? to bypass this error\.|Please, refer to '[^']*' for a fix\.)"
+    r"\s*(If necessary set \"?[\w.]+\"? to \"?\w+\"? to bypass this error\."
+    r"|Please, refer to '[^']*' for a fix\.)"
 )
 _PLAN_LINE = re.compile(r"^\s*([+:]- |'?[A-Z][A-Za-z]+ \[|'?[A-Z][A-Za-z]+ \(|'UnresolvedRelation)")
 
@@ -154,7 +160,13 @@ def _last_exception(text: str) -> tuple[str | None, str]:
 
 def _cut_stacktrace(text: str) -> str:
     """Everything before the JVM frames: ``JVM stacktrace:``, a first ``\\tat`` frame, ``Caused by``."""
-    for marker in ("\nJVM stacktrace:", "JVM stacktrace:", "\n\tat ", "\nCaused by:", "\n\tdebug_error_string"):
+    for marker in (
+        "\nJVM stacktrace:",
+        "JVM stacktrace:",
+        "\n\tat ",
+        "\nCaused by:",
+        "\n\tdebug_error_string",
+    ):
         if marker in text:
             text = text[: text.index(marker)]
     return text
@@ -197,7 +209,10 @@ def _meaningful_lines(text: str) -> list[str]:
 
 def _tidy(line: str) -> str:
     """One message line without its error class (that is the rule), SQLSTATE or conf advice."""
-    line = re.sub(r"^\([\w.$]+\)\s*", "", line)  # "(org.apache.spark.SparkSQLException) ..."
+    # "(org.apache.spark.SparkSQLException) [CLASS] ..." drops the JVM class; without an error class
+    # its short name heads the line: "(java.lang.OutOfMemoryError) GC ..." -> "OutOfMemoryError: GC ..."
+    line = re.sub(r"^\(([\w.$]+)\)\s*(?=\[)", "", line)
+    line = re.sub(r"^\((?:[\w$]+\.)*([\w$]+)\)\s*", r"\1: ", line)
     line = _ERROR_CLASS.sub("", line, count=1).strip() if line.startswith("[") else line
     line = re.sub(r"\s*SQLSTATE: \w+;?(\s*line \d+,? pos \d+;?)?", "", line)
     line = re.sub(r"\s*\(line \d+, pos \d+\)", "", line)  # kept in Failure.line/column instead
@@ -248,20 +263,19 @@ def _kind(head: str, exc_type: str | None, error_class: str | None) -> ErrorKind
     return ErrorKind.RUNTIME
 
 
-def _position(text: str, exc_type: str | None) -> tuple[int | None, int | None]:
-    """SQL ``line L pos P`` (0-based pos) / ``(line L, position P)`` (1-based), or a Python line.
-
-    Columns are 1-based. A Python line comes only from code compiled under a ``<name>``, i.e. the
-    generated code, never from library frames.
-    """
+def _sql_position(text: str) -> tuple[int | None, int | None]:
+    """SQL ``line L pos P`` (0-based pos) or ``(line L, position P)`` (1-based), as 1-based columns."""
     block = re.search(r"== SQL \(line (\d+), position (\d+)\) ==", text)
     if block:
         return int(block.group(1)), int(block.group(2))
     match = _SQL_POSITION.search(text)
-    if match:
-        return int(match.group(1)), int(match.group(2)) + 1
-    python = re.findall(r'File "<[^>]+>", line (\d+)|\(<[^>]+>, line (\d+)\)', text)
-    return (int(next(g for g in python[-1] if g)), None) if python else (None, None)
+    return (int(match.group(1)), int(match.group(2)) + 1) if match else (None, None)
+
+
+def _python_line(text: str) -> int | None:
+    """The last traceback line in code compiled under a ``<name>`` (the generated code), not libraries."""
+    found = re.findall(r'File "<[^>]+>", line (\d+)|\(<[^>]+>, line (\d+)\)', text)
+    return int(found[-1][0] or found[-1][1]) if found else None
 
 
 def _suggestion(text: str, kind: ErrorKind, error_class: str | None, exc_type: str | None) -> str | None:
@@ -279,13 +293,16 @@ def _suggestion(text: str, kind: ErrorKind, error_class: str | None, exc_type: s
 def classify(error_text: str, *, exc_type: str | None = None) -> Failure:
     """A short, structured failure for an exception's text (and, when known, its type name)."""
     exc_name, body = _last_exception(error_text)
-    exc_type = exc_type or exc_name or _python_exception_name(body)
+    exc_type = (exc_type or exc_name or _python_exception_name(body) or "").rsplit(".", 1)[-1] or None
     head = _cut_stacktrace(body)
     error_class = _error_class(head)
     kind = _kind(head, exc_type, error_class)
-    line, column = _position(head, exc_type)
+    line, column = _sql_position(head)
+    if line is None:
+        line = _python_line(error_text)
     message = short_message(error_text) or exc_type or "unknown error"
-    if exc_type and not message.startswith(exc_type) and not error_class and exc_type not in message[:80]:
+    named = _PY_EXCEPTION_LINE.match(message)  # already headed by an exception name
+    if exc_type and not named and not error_class and exc_type not in message[:80]:
         message = _cap(f"{exc_type}: {message}")
     return Failure(
         kind=kind,

@@ -54,20 +54,35 @@ class Run:
     """One question's run: its record, and the parts it uses."""
 
     def __init__(
-        self, question: str, tables: list[TableInfo], *, llm: LLM, engine: Engine, store: RunStore,
-        settings: Settings, listener: Listener | None = None, run_id: str | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        question: str,
+        tables: list[TableInfo],
+        *,
+        llm: LLM,
+        engine: Engine,
+        store: RunStore,
+        settings: Settings,
+        listener: Listener | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.question, self.tables, self.llm, self.engine = question, tables, llm, engine
         self.store, self.settings = store, settings
         self.listener = listener or (lambda event, data: None)
         self.named = list(zip(tables, view_names(tables), strict=True))
         self.bindings = bindings_for(tables)
         self.answer = Answer(
-            status="running", run_id=run_id or new_run_id(), question=question, engine=engine.id,
-            model=llm.id, tables=[t.full_name for t in tables], created_at=datetime.now(UTC),
-        )  # fmt: skip
+            status="running",
+            run_id=run_id or new_run_id(),
+            question=question,
+            engine=engine.id,
+            model=llm.id,
+            tables=[t.full_name for t in tables],
+            created_at=datetime.now(UTC),
+        )
         if not settings.sandbox:
-            self.answer.notices.append("SANDBOX DISABLED (ASKSPARK_SANDBOX=false): generated code ran unconfined")
+            self.answer.notices.append(
+                "SANDBOX DISABLED (ASKSPARK_SANDBOX=false): generated code ran unconfined"
+            )
 
     def execute(self) -> Answer:
         """Run attempts until success or a stop reason; the answer is saved after every attempt."""
@@ -114,22 +129,31 @@ class Run:
 
     def generate(self, attempt: Attempt) -> None:
         messages = build_messages(
-            self.question, self.named, style=self.llm.style, history=self.answer.attempts,
+            self.question,
+            self.named,
+            style=self.llm.style,
+            history=self.answer.attempts,
             samples=self.settings.sample_values,
-        )  # fmt: skip
+        )
         start = time.perf_counter()
         completion = self.llm.complete(
             messages, temperature=attempt.temperature or 0.0, max_tokens=self.settings.llm_max_tokens
         )
         attempt.timings["generate"] = time.perf_counter() - start
-        attempt.prompt_tokens, attempt.completion_tokens = completion.prompt_tokens, completion.completion_tokens
+        attempt.prompt_tokens, attempt.completion_tokens = (
+            completion.prompt_tokens,
+            completion.completion_tokens,
+        )
         attempt.code = extract_code(completion.text, self.llm.style)
         if attempt.code is None:
             attempt.code = completion.text
             attempt.error = Failure(
-                kind=ErrorKind.NO_CODE, message="the reply held no code",
-                suggestion="reply with one fenced code block" if self.llm.style == "python" else "reply with one ```sql block",
-            )  # fmt: skip
+                kind=ErrorKind.NO_CODE,
+                message="the reply held no code",
+                suggestion="reply with one fenced code block"
+                if self.llm.style == "python"
+                else "reply with one ```sql block",
+            )
 
     def validate(self, attempt: Attempt) -> None:
         attempt.stage = "validate"
@@ -144,9 +168,13 @@ class Run:
         attempt.stage = "dry_run"
         self.listener("stage", {"attempt": attempt.number, "stage": "dry_run"})
         job = Job(
-            run_id=self.answer.run_id, attempt=attempt.number, code=attempt.code or "", tables=self.bindings,
-            limits=self.limits(), output_dir=str(self.settings.runs_dir / self.answer.run_id),
-        )  # fmt: skip
+            run_id=self.answer.run_id,
+            attempt=attempt.number,
+            code=attempt.code or "",
+            tables=self.bindings,
+            limits=self.limits(),
+            output_dir=str(self.settings.runs_dir / self.answer.run_id),
+        )
         execution = self.engine.run(job)
         attempt.stage = "execute" if execution.stage == "execute" else "dry_run"
         attempt.timings |= execution.timings
@@ -158,9 +186,11 @@ class Run:
     def limits(self) -> Limits:
         s = self.settings
         return Limits(
-            timeout_seconds=s.timeout_seconds, row_limit=s.row_limit, max_result_bytes=s.max_result_bytes,
+            timeout_seconds=s.timeout_seconds,
+            row_limit=s.row_limit,
+            max_result_bytes=s.max_result_bytes,
             memory_mb=s.worker_memory_mb,
-        )  # fmt: skip
+        )
 
 
 def _merge(failures: list[Failure]) -> Failure:

@@ -47,10 +47,18 @@ class RunStore:
         """Insert or update a run's record."""
         location = answer.result.location if answer.result else None
         row = (
-            answer.run_id, answer.created_at.isoformat(), answer.status, answer.question, answer.engine,
-            answer.model, ",".join(answer.tables), len(answer.attempts), location, answer.seconds,
+            answer.run_id,
+            answer.created_at.isoformat(),
+            answer.status,
+            answer.question,
+            answer.engine,
+            answer.model,
+            ",".join(answer.tables),
+            len(answer.attempts),
+            location,
+            answer.seconds,
             answer.model_dump_json(),
-        )  # fmt: skip
+        )
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
 
@@ -58,7 +66,9 @@ class RunStore:
         with self._lock:
             row = self._db.execute("SELECT document FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no run with id {run_id!r}", suggestion="list runs with 'askspark runs list'")
+            raise NotFoundError(
+                f"no run with id {run_id!r}", suggestion="list runs with 'askspark runs list'"
+            )
         return Answer.model_validate_json(row[0])
 
     def list(self, limit: int = 20) -> list[Answer]:

@@ -21,7 +21,7 @@ from askspark.validate.sql import sql_failures
 RULES: dict[str, tuple[str, ...]] = {
     "syntax": ("python-syntax", "sql-parse"),
     "contract": ("missing-answer", "answer-signature", "answer-return", "module-statement"),
-    "policy": (*SUGGESTIONS, "spark-conf-set", "sql-ddl", "sql-write", "sql-multiple"),
+    "policy": tuple(dict.fromkeys([*SUGGESTIONS, "sql-ddl", "sql-write", "sql-multiple"])),
 }
 
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 
 from askspark.record import ErrorKind, Failure
+from askspark.validate.sql import FORBIDDEN_FUNCTIONS
 
 ALLOWED_MODULES = frozenset(
     {
@@ -104,7 +105,7 @@ ESCAPE_MODULES = frozenset(
 UDF_NAMES = frozenset({"udf", "pandas_udf", "udtf"})
 # Attribute (and imported) names and the rule each breaks, whatever object they are read from.
 ATTRIBUTE_RULES: dict[str, str] = {
-    **dict.fromkeys(["builder", "newSession", "getActiveSession", "active"], "session-builder"),
+    **dict.fromkeys(["builder", "newSession"], "session-builder"),
     **dict.fromkeys(
         ["sparkContext", "SparkContext", "SparkConf", "_jvm", "_jsc", "_jdf", "_jsparkSession", "_sc", "_jc"],
         "sparkcontext",
@@ -131,7 +132,7 @@ ATTRIBUTE_RULES: dict[str, str] = {
         ],
         "udf",
     ),
-    **dict.fromkeys(["reflect", "java_method", "try_reflect"], "forbidden-function"),
+    **dict.fromkeys(sorted(FORBIDDEN_FUNCTIONS), "forbidden-function"),
     **dict.fromkeys(
         [
             "addArtifact",
@@ -185,6 +186,20 @@ SUGGESTIONS: dict[str, str] = {
     "forbidden-function": "use Spark's built-in functions instead of Java reflection",
     "private-access": "use only the public DataFrame API; private attributes are off limits",
 }
+# Why an attribute breaks its rule, for messages.
+_REASONS: dict[str, str] = {
+    "import-not-allowed": "reaches a module that may not be imported",
+    "file-access": "reads files or streams instead of the given tables",
+    "write": "writes data",
+    "udf": "runs Python code per row (a UDF)",
+    "session-builder": "creates or looks up a SparkSession",
+    "sparkcontext": "reaches the SparkContext/JVM",
+    "rdd": "uses the RDD API",
+    "forbidden-call": "changes the session, catalog or artifacts, or reads attributes by name",
+    "forbidden-function": "calls arbitrary Java methods (reflection)",
+}
+# Only meaningful on SparkSession itself; `df.active` is more likely a column.
+_SESSION_LOOKUPS = frozenset({"getActiveSession", "active"})
 _DUNDER = re.compile(r"^__\w+__$")
 _DUNDER_IN_TEXT = re.compile(r"__[A-Za-z]\w*__")
 _WRITE_RULES = frozenset({"write"})
@@ -219,9 +234,9 @@ def parse(code: str) -> tuple[ast.Module | None, Failure | None]:
 # --- (b) contract -------------------------------------------------------------------------------
 
 
-def _contract(rule: str, message: str, node: ast.AST | None, lines: list[str], suggestion: str) -> Failure:
-    line = getattr(node, "lineno", None)
-    column = column_of(lines, line, node.col_offset) if node is not None and line else None
+def _contract(rule: str, message: str, node: ast.stmt | None, lines: list[str], suggestion: str) -> Failure:
+    line = node.lineno if node is not None else None
+    column = column_of(lines, node.lineno, node.col_offset) if node is not None else None
     return Failure(
         kind=ErrorKind.CONTRACT, rule=rule, message=message, line=line, column=column, suggestion=suggestion
     )
@@ -248,7 +263,7 @@ def _simple_constant(node: ast.expr) -> bool:
 
 
 def _allowed_top_level(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.Pass):
+    if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.Pass):
         return True
     if isinstance(stmt, ast.Expr):  # a docstring
         return isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str)
@@ -263,10 +278,11 @@ def _allowed_top_level(stmt: ast.stmt) -> bool:
 def _module_statements(tree: ast.Module, lines: list[str]) -> Iterator[Failure]:
     for stmt in tree.body:
         if not _allowed_top_level(stmt):
-            kind = type(stmt).__name__
+            text = ast.unparse(stmt).splitlines()[0]
+            text = text if len(text) <= 60 else text[:57] + "..."
             yield _contract(
                 "module-statement",
-                f"top-level {kind} statement runs when the module loads; only imports, function "
+                f"the top-level statement `{text}` runs when the module loads; only imports, function "
                 "definitions and simple constant assignments are allowed outside functions",
                 stmt,
                 lines,
@@ -317,7 +333,10 @@ def contract_failures(tree: ast.Module, lines: list[str]) -> list[Failure]:
     answers = [d for d in defs if d.name == "answer"]
     if not answers:
         failures.insert(
-            0, _contract("missing-answer", "no top-level function answer(spark, tables)", None, lines, _SIGNATURE_HINT)
+            0,
+            _contract(
+                "missing-answer", "no top-level function answer(spark, tables)", None, lines, _SIGNATURE_HINT
+            ),
         )
     elif isinstance(answers[-1], ast.AsyncFunctionDef):
         failures.append(_contract("answer-signature", "answer is async", answers[-1], lines, _SIGNATURE_HINT))
@@ -330,10 +349,11 @@ def contract_failures(tree: ast.Module, lines: list[str]) -> list[Failure]:
 
 
 def _module_allowed(module: str) -> bool:
-    root, _, rest = module.partition(".")
+    """An allow-listed module, or a public submodule of an allowed stdlib one (collections.abc)."""
     if module in ALLOWED_MODULES:
         return True
-    return root in ALLOWED_STDLIB and not any(part.startswith("_") for part in rest.split(".") if part)
+    root, *rest = module.split(".")
+    return root in ALLOWED_STDLIB and not any(p.startswith("_") or p in ESCAPE_MODULES for p in rest)
 
 
 def _name_rule(name: str) -> str | None:
@@ -382,7 +402,9 @@ class PolicyVisitor(ast.NodeVisitor):
     def _position(self, node: ast.AST) -> tuple[int | None, int | None]:
         """Where to point: an attribute's own name (``x.y.__class__`` at ``__class__``), else the node."""
         if isinstance(node, ast.Attribute) and node.end_lineno and node.end_col_offset is not None:
-            return node.end_lineno, column_of(self.lines, node.end_lineno, node.end_col_offset) - len(node.attr)
+            return node.end_lineno, column_of(self.lines, node.end_lineno, node.end_col_offset) - len(
+                node.attr
+            )
         line = getattr(node, "lineno", None)
         return line, column_of(self.lines, line, getattr(node, "col_offset", 0)) if line else None
 
@@ -400,10 +422,11 @@ class PolicyVisitor(ast.NodeVisitor):
             self.report("import-not-allowed", f"import from module '{module}' is not allowed", node)
             return
         for alias in node.names:
-            rule = _name_rule(alias.name)
+            full = f"{module}.{alias.name}"
+            rule = None if full in ALLOWED_MODULES else _name_rule(alias.name)  # types as T is fine
             if rule:
                 self.report(rule, f"importing '{alias.name}' from '{module}' is not allowed", node)
-            if _module_allowed(f"{module}.{alias.name}"):
+            elif _module_allowed(full):
                 self.module_names.add(alias.asname or alias.name)
 
     # names and attributes
@@ -439,21 +462,18 @@ class PolicyVisitor(ast.NodeVisitor):
             return "import-not-allowed"
         if attr == "client" and self._root_name(node) == "spark":
             return "forbidden-call"
+        if attr in _SESSION_LOOKUPS and self._root_name(node) == "SparkSession":
+            return "session-builder"
         return "private-access" if attr.startswith("_") else None
 
     def _attribute_message(self, node: ast.Attribute, rule: str) -> str:
         text = ast.unparse(node)
         text = text if len(text) <= 80 else "..." + text[-77:]
-        reasons = {
-            "import-not-allowed": "reaches a module that may not be imported",
-            "file-access": "reads files or streams instead of the given tables",
-            "write": "writes data",
-            "udf": "runs Python code per row (a UDF)",
-            "session-builder": "creates or looks up a SparkSession",
-            "sparkcontext": "reaches the SparkContext/JVM",
-            "rdd": "uses the RDD API",
-        }
-        return f"'{text}' {reasons.get(rule, 'is not allowed')}"
+        if rule == "dunder-access":
+            return f"'{text}' reads the special attribute '{node.attr}' (object introspection)"
+        if rule == "private-access":
+            return f"'{text}' reads the private attribute '{node.attr}'"
+        return f"'{text}' {_REASONS.get(rule, 'is not allowed')}"
 
     def _is_read_table(self, node: ast.Attribute) -> bool:
         parent = self.parents.get(node)
@@ -489,15 +509,15 @@ class PolicyVisitor(ast.NodeVisitor):
             self.report("spark-stop", f"'{ast.unparse(func)}()' stops the session the harness owns", node)
         elif func.attr in ("call_function", "call_udf") and node.args:
             first = node.args[0]
-            if isinstance(first, ast.Constant) and str(first.value).lower() in ("reflect", "java_method", "try_reflect"):
-                self.report("forbidden-function", f"{func.attr}('{first.value}') calls Java reflection", node)
+            name = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+            if name.lower() in FORBIDDEN_FUNCTIONS:
+                self.report("forbidden-function", f"{func.attr}('{name}') calls Java reflection", node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         # "__class__" in a string feeds getattr, str.format("{0.__class__}") or attrgetter.
-        if isinstance(node.value, str) and _DUNDER_IN_TEXT.search(node.value):
-            found = _DUNDER_IN_TEXT.search(node.value)
-            name = found.group(0) if found else ""
-            self.report("dunder-access", f"the string mentions the special name '{name}'", node)
+        found = _DUNDER_IN_TEXT.search(node.value) if isinstance(node.value, str) else None
+        if found:
+            self.report("dunder-access", f"the string mentions the special name '{found.group(0)}'", node)
 
 
 def policy_failures(tree: ast.AST, lines: list[str], *, allow_writes: bool = False) -> list[Failure]:

@@ -42,9 +42,7 @@ _PLACEHOLDER = "askspark_p{}"
 _CLASS_REPR = re.compile(r"<class '(?:\w+\.)*(\w+)'>")  # sqlglot names its node classes in messages
 _FORMAT_FIELD = re.compile(r"(?<!\{)\{(\w+)\}(?!\})")
 _FORBIDDEN_CALL_PATTERN = re.compile(r"\b(" + "|".join(sorted(FORBIDDEN_FUNCTIONS)) + r")\s*\(", re.I)
-_FILE_PATTERN = re.compile(
-    r"\b(read_files\s*\(|(" + "|".join(sorted(FILE_FORMATS)) + r")\s*\.\s*`)", re.I
-)
+_FILE_PATTERN = re.compile(r"\b(read_files\s*\(|(" + "|".join(sorted(FILE_FORMATS)) + r")\s*\.\s*`)", re.I)
 _TABLES_HINT = "use tables['name'] or spark.table('name'), or query the table by name in spark.sql"
 
 
@@ -127,7 +125,7 @@ def _statement_failure(stmt: exp.Expr, site: SqlSite, allow_writes: bool) -> Fai
             "sql-write",
             f"spark.sql runs a statement that changes data ({keyword}); only queries are allowed",
             site,
-            "write a SELECT (or WITH ... SELECT) query and return its DataFrame; the harness keeps the result",
+            "write a SELECT (or WITH ... SELECT) query and return its DataFrame; the harness keeps it",
         )
     rule = "sql-write" if isinstance(stmt, exp.LoadData) else "sql-ddl"
     return _fail(
@@ -212,9 +210,9 @@ def check_sql(sql: str, site: SqlSite, *, allow_writes: bool = False) -> list[Fa
 
 def check_expression(text: str, site: SqlSite) -> list[Failure]:
     """Pattern checks of a SQL expression string (``F.expr``, ``selectExpr``, ``filter``, ...)."""
-    failures = []
-    for match in _FORBIDDEN_CALL_PATTERN.finditer(text):
-        failures.extend(_function_failures(match.group(1).lower(), site))
+    failures: list[Failure] = []
+    for call in _FORBIDDEN_CALL_PATTERN.finditer(text):
+        failures.extend(_function_failures(call.group(1).lower(), site))
     match = _FILE_PATTERN.search(text)
     if match:
         failures.append(
@@ -265,7 +263,11 @@ def _literal_site(node: ast.expr, source_lines: list[str]) -> SqlSite:
     opening = len(match.group(0))
     body = segment[opening : len(segment) - len(match.group(2))]
     exact = body == node.value and (bool(match.group(1)) or "\\" not in body)
-    return SqlSite(node.lineno, start + opening + 1, exact=exact)
+    return (
+        SqlSite(node.lineno, start + opening + 1, exact=True)
+        if exact
+        else SqlSite(node.lineno, start + 1, False)
+    )
 
 
 def string_assignments(tree: ast.AST) -> dict[str, ast.expr]:
@@ -285,9 +287,9 @@ def string_assignments(tree: ast.AST) -> dict[str, ast.expr]:
 
 
 def _sql_argument(call: ast.Call, strings: dict[str, ast.expr]) -> ast.expr | None:
-    if not call.args:
-        return None
-    arg = call.args[0]
+    """The query argument (positional or ``sqlQuery=``), resolving a name assigned a string once."""
+    keyword = [k.value for k in call.keywords if k.arg == "sqlQuery"]
+    arg = call.args[0] if call.args else (keyword[0] if keyword else None)
     return strings.get(arg.id) if isinstance(arg, ast.Name) else arg
 
 

@@ -1,0 +1,154 @@
+"""Core-slice benchmark: what askspark's execution path costs on top of the query itself.
+
+Measured side by side in one run, interleaved so machine noise hits both alike:
+- plain:   the same query in a plain Spark Connect session to the same server (limit + toArrow);
+- attempt: askspark's whole attempt after generation: static validation, then the sandboxed worker's
+           dry run on empty stand-ins, execution, bounded collection and the full-result file;
+- dry run: the dry-run part alone (reported by the worker), and static validation alone.
+Then cold start: a fresh ``askspark ask`` process to its first answer (scripted model, own Spark).
+
+    .venv/bin/python benchmarks/core_overhead.py [--runs 20] [--cold 1]
+
+Prints a table of medians and ratios. Not a test: the figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUERIES = {
+    "scan+agg": "SELECT symbol, AVG(close) AS avg_close FROM nasdaq GROUP BY symbol ORDER BY symbol",
+    "join-ish": "SELECT country, SUM(quantity * unit_price * (1 - discount)) AS revenue FROM orders "
+    "GROUP BY country ORDER BY revenue DESC",
+    "rows": "SELECT order_id, customer, quantity FROM orders WHERE quantity > 5",
+}
+TABLES = {"scan+agg": ["northwind.nasdaq"], "join-ish": ["northwind.orders"], "rows": ["northwind.orders"]}
+
+
+def code_for(sql: str) -> str:
+    return f'def answer(spark, tables):\n    return spark.sql("""{sql}""")\n'
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def plain_session(url: str, bindings: list, sql: str, limit: int) -> float:
+    """The same query as a user would run it by hand: a session with the tables as views."""
+    from pyspark.sql.connect.session import SparkSession
+
+    spark = SparkSession.builder.remote(url).create()
+    for b in bindings:
+        spark.read.format(b.format).schema(b.schema_ddl).options(**b.options).load(
+            b.location
+        ).createOrReplaceTempView(b.name)
+    spark.sql(sql).limit(limit + 1).toArrow()  # warm this session once
+    start = time.perf_counter()
+    spark.sql(sql).limit(limit + 1).toArrow()
+    elapsed = time.perf_counter() - start
+    spark.stop()
+    return elapsed
+
+
+def measure_warm(runs: int) -> list[dict[str, object]]:
+    from askspark import api
+    from askspark.catalog.sample import generate_northwind
+    from askspark.engines.base import Job, Limits, bindings_for
+    from askspark.settings import Settings
+    from askspark.validate import validate_static
+
+    settings = Settings(home=Path(tempfile.mkdtemp(prefix="askspark-bench-")))
+    generate_northwind(settings)
+    engine = api.engine_for("local", settings)
+    rows = []
+    for name, sql in QUERIES.items():
+        bindings = bindings_for(api.select_tables(TABLES[name], [], settings))
+        plain, attempt, dry, static = [], [], [], []
+        for i in range(runs):
+            engine.warm()  # between attempts the model is writing code: the spare worker is ready
+            plain.append(plain_session(engine.state.url, bindings, sql, 1000))
+            code = code_for(sql)
+            start = time.perf_counter()
+            assert not validate_static(code)
+            static.append(time.perf_counter() - start)
+            job = Job(
+                run_id="bench",
+                attempt=i,
+                code=code,
+                tables=bindings,
+                limits=Limits(),
+                output_dir=str(settings.runs_dir / "bench" / str(i)),
+            )
+            ex = engine.run(job)
+            attempt.append(time.perf_counter() - start)
+            assert ex.ok, ex.error
+            dry.append(ex.timings["dry_run"])
+        rows.append(
+            {
+                "query": name,
+                "plain_ms": median_ms(plain),
+                "attempt_ms": median_ms(attempt),
+                "overhead_ms": median_ms(attempt) - median_ms(plain),
+                "ratio": median_ms(attempt) / median_ms(plain),
+                "dry_run_ms": median_ms(dry),
+                "static_ms": median_ms(static),
+            }
+        )
+    api.close_all()
+    return rows
+
+
+def measure_cold(times: int) -> list[float]:
+    """A fresh process: start Spark, start a sandboxed worker, answer (scripted model)."""
+    results = []
+    for _ in range(times):
+        home = Path(tempfile.mkdtemp(prefix="askspark-cold-"))
+        env = os.environ | {"ASKSPARK_HOME": str(home)}
+        cli = [sys.executable, "-m", "askspark.interfaces.cli"]
+        subprocess.run([*cli, "catalog", "sample"], env=env, check=True, capture_output=True)
+        replies = home / "replies.json"
+        replies.write_text(json.dumps([f"```python\n{code_for(QUERIES['scan+agg'])}```"]))
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [*cli, "ask", "q", "-t", "northwind.nasdaq", "--model", f"scripted:{replies}", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        results.append(time.perf_counter() - start)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--cold", type=int, default=1)
+    args = parser.parse_args()
+    rows = measure_warm(args.runs)
+    print(f"\nwarm attempt vs plain Spark Connect session, median of {args.runs} interleaved runs\n")
+    print(
+        "| query | plain ms | askspark attempt ms | overhead ms | ratio | dry run ms | static validation ms |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['query']} | {r['plain_ms']:.0f} | {r['attempt_ms']:.0f} | {r['overhead_ms']:.0f} | {r['ratio']:.2f} | {r['dry_run_ms']:.0f} | {r['static_ms']:.1f} |"
+        )
+    if args.cold:
+        cold = measure_cold(args.cold)
+        print(
+            f"\ncold start to first answer (fresh process, own Spark server, scripted model): median {statistics.median(cold):.1f} s over {len(cold)} run(s)"
+        )
+
+
+if __name__ == "__main__":
+    main()
