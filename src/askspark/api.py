@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from askspark.catalog.base import TableInfo
-from askspark.engines.base import Engine, get_engine
+from askspark.engines.base import Engine, data_dirs, get_engine
 from askspark.errors import UsageError
 from askspark.llm.base import LLM, get_llm
 from askspark.record import Answer
@@ -26,13 +26,24 @@ _llms: dict[str, LLM] = {}
 _stores: dict[str, RunStore] = {}
 
 
-def engine_for(engine_id: str, settings: Settings) -> Engine:
-    """A started engine, shared by every question in this process."""
+def engine_for(engine_id: str, settings: Settings, tables: Sequence[TableInfo] = ()) -> Engine:
+    """A started engine, shared by every question in this process.
+
+    The engine may read the data of every catalog table and of ``tables`` (e.g. ad-hoc files), so a
+    first question about a new file does not have to restart it.
+    """
     key = (engine_id, str(settings.home))
     with _lock:
         if key not in _engines:
-            _engines[key] = get_engine(engine_id, settings)
+            _engines[key] = get_engine(engine_id, settings, data_dirs([*catalog_tables(settings), *tables]))
         return _engines[key]
+
+
+def catalog_tables(settings: Settings) -> list[TableInfo]:
+    from askspark.catalog.local import LocalCatalog
+
+    catalog = LocalCatalog(settings)
+    return [catalog.describe(db, t) for db in catalog.list_databases() for t in catalog.list_tables(db)]
 
 
 def llm_for(model_id: str, settings: Settings) -> LLM:
@@ -118,7 +129,7 @@ def ask(
     eng = (
         engine
         if engine is not None and not isinstance(engine, str)
-        else engine_for(engine or settings.engine, settings)
+        else engine_for(engine or settings.engine, settings, selected)
     )
     run = Run(
         question,

@@ -45,10 +45,9 @@ Rules:
   compute what the question needs from the listed columns.
 - Write a single SELECT (WITH ... SELECT is fine). No DDL, no INSERT, no SET, no comments.
 - Give every computed column a clear name with AS.
-- In a join, give each table an alias and write every column as alias.column.
 - Spark SQL dates: year(d), quarter(d), month(d), dayofweek(d) (1 = Sunday ... 7 = Saturday),
   date_format(d, 'EEEE') for the weekday name, date_format(d, 'yyyy-MM'), datediff(end, start).
-  Date literals: DATE'2024-01-31'.
+  One month: year(d) = 2024 AND month(d) = 1. One day: d = DATE'2024-01-31'.
 - Window functions: ROW_NUMBER(), RANK(), LAG(x), AVG(x) or SUM(x) OVER (PARTITION BY ... ORDER BY ...).
 - One value per year side by side: SUM(CASE WHEN year(d) = 2024 THEN x END) AS x_2024.
 - A percentage is 100.0 * part / whole.
@@ -70,6 +69,50 @@ GROUP BY region
 ORDER BY total_amount DESC
 LIMIT 1
 ```"""
+
+# More worked examples on the same example table, each a common pattern small models get wrong:
+# one column per year, a running total within a month, the top row of each group.
+SQL_EXAMPLE_MORE: tuple[tuple[str, str], ...] = (
+    (
+        "For each region, what were the sales in 2023 and in 2024, and the change from 2023 to 2024 in percent?",
+        """\
+```sql
+SELECT region,
+       SUM(CASE WHEN year(sold_on) = 2023 THEN amount END) AS amount_2023,
+       SUM(CASE WHEN year(sold_on) = 2024 THEN amount END) AS amount_2024,
+       100.0 * (SUM(CASE WHEN year(sold_on) = 2024 THEN amount END)
+                - SUM(CASE WHEN year(sold_on) = 2023 THEN amount END))
+             / SUM(CASE WHEN year(sold_on) = 2023 THEN amount END) AS change_pct
+FROM sales
+GROUP BY region
+```""",
+    ),
+    (
+        "For the North region in March 2024, show each sale's date, amount and the running total of the amount, "
+        "in date order.",
+        """\
+```sql
+SELECT sold_on, amount,
+       SUM(amount) OVER (ORDER BY sold_on, sale_id) AS running_amount
+FROM sales
+WHERE region = 'North' AND year(sold_on) = 2024 AND month(sold_on) = 3
+ORDER BY sold_on
+```""",
+    ),
+    (
+        "Which sale had the largest amount in each region? Show the region, the date and the amount.",
+        """\
+```sql
+SELECT region, sold_on, amount
+FROM (
+  SELECT region, sold_on, amount,
+         ROW_NUMBER() OVER (PARTITION BY region ORDER BY amount DESC) AS rn
+  FROM sales
+)
+WHERE rn = 1
+```""",
+    ),
+)
 
 
 def describe_table(table: TableInfo, view_name: str, samples: int) -> str:
@@ -98,7 +141,8 @@ def describe_tables(tables: Sequence[tuple[TableInfo, str]], samples: int) -> st
 
 def describe_table_sql(table: TableInfo, view_name: str, samples: int) -> str:
     """One table for the sql style: ``name(col type, ...)`` on one line, then a line per column with
-    its comment and samples (catalog text quoted with ``json.dumps``)."""
+    its comment and samples (catalog text quoted with ``json.dumps``; samples of text and date columns
+    only)."""
     columns = ", ".join(f"{_sql_name(c.name)} {c.type}" for c in table.columns)
     lines = [f"{view_name}({columns})"]
     about = [json.dumps(table.comment)] if table.comment else []
@@ -110,7 +154,7 @@ def describe_table_sql(table: TableInfo, view_name: str, samples: int) -> str:
         notes = []
         if col.comment:
             notes.append(json.dumps(col.comment))
-        if samples and col.samples:
+        if samples and col.samples and _shows_samples(col.type):
             notes.append(f"samples {json.dumps(col.samples[:samples])}")
         if notes:
             lines.append(f"  {_sql_name(col.name)}: {'; '.join(notes)}")
@@ -120,6 +164,11 @@ def describe_table_sql(table: TableInfo, view_name: str, samples: int) -> str:
 def describe_tables_sql(tables: Sequence[tuple[TableInfo, str]], samples: int) -> str:
     body = "\n\n".join(describe_table_sql(t, name, samples) for t, name in tables)
     return f"{SQL_TABLES_HEADER}\n```text\n{body}\n```"
+
+
+def _shows_samples(column_type: str) -> bool:
+    """Samples tell a model how strings and dates are written; for numbers they only cost tokens."""
+    return not re.match(r"(tinyint|smallint|int|bigint|float|double|decimal|long|short|byte)\b", column_type.lower())
 
 
 def _sql_name(name: str) -> str:
@@ -141,6 +190,8 @@ def build_messages(
     if style == "sql":
         example = f"{SQL_TABLES_HEADER}\n```text\n{SQL_EXAMPLE_SCHEMA}\n```\n\nQuestion: {SQL_EXAMPLE_QUESTION}"
         messages += [Message(role="user", content=example), Message(role="assistant", content=SQL_EXAMPLE_ANSWER)]
+        for q, a in SQL_EXAMPLE_MORE:
+            messages += [Message(role="user", content=f"Question: {q}"), Message(role="assistant", content=a)]
     if style == "sql":
         ask = f"{describe_tables_sql(tables, samples)}\n\nQuestion: {question.strip()}"
         return [*messages, Message(role="user", content=ask), *sql_feedback(history, tables)]
@@ -171,24 +222,28 @@ def feedback(history: Sequence[Attempt], style: str) -> list[Message]:
 
 
 def sql_feedback(history: Sequence[Attempt], tables: Sequence[tuple[TableInfo, str]]) -> list[Message]:
-    """Feedback for the sql style: the failed query and its error, the valid names, and every
-    earlier failed query, so a small model does not write the same query again."""
+    """Feedback for the sql style: the errors of the failed queries, without the queries themselves.
+
+    Shown its own failed query, a small model copies it back unchanged even at a higher temperature;
+    told only what went wrong, it writes a new query that avoids it.
+    """
     failed = [a for a in history if a.error is not None]
     if not failed:
         return []
-    last = failed[-1]
-    text = [f"That query failed ({last.stage}): {describe_failure(last)}"]
-    earlier = [a for a in failed[:-1] if a.error]
-    if earlier:
-        text.append("Earlier queries failed too:")
-        text += [f"- attempt {a.number}: {a.error.kind.value}: {a.error.message[:160]}" for a in earlier if a.error]
-    names = "; ".join(f"{name}: {', '.join(c.name for c in t.columns)}" for t, name in tables)
-    text.append(f"The only tables and columns are: {names}.")
-    text.append("Write a different, corrected query. Reply with the whole query in one ```sql block.")
-    return [
-        Message(role="assistant", content=f"```sql\n{_sql_of(last.code or '').strip()}\n```"),
-        Message(role="user", content="\n".join(text)),
+    notes = [f"- attempt {a.number} ({a.stage}): {_short(describe_failure(a))}" for a in failed]
+    names = "; ".join(f"{name}({', '.join(_sql_name(c.name) for c in t.columns)})" for t, name in tables)
+    text = [
+        "Earlier queries for this question failed with these errors; write a new query that avoids them:",
+        *notes,
+        f"The only tables are: {names}. There are no other tables.",
     ]
+    return [Message(role="user", content="\n".join(text))]
+
+
+def _short(text: str, limit: int = 400) -> str:
+    """An error cut to its first ``limit`` characters (Spark appends whole query plans)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def describe_failure(attempt: Attempt) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -67,12 +69,25 @@ ENGINES: dict[str, str] = {
 }
 
 
-def get_engine(engine_id: str, settings: object) -> Engine:
-    """Resolve an engine id to a started engine, importing it only when used."""
+def get_engine(engine_id: str, settings: object, readable: list[Path] | None = None) -> Engine:
+    """Resolve an engine id to a started engine, importing it only when used.
+
+    ``readable`` lists data directories the engine must be able to read (a sandboxed local server sees
+    nothing else).
+    """
     if engine_id not in ENGINES:
         raise unknown_name("engine", engine_id, ENGINES)
     module_name, _, factory = ENGINES[engine_id].partition(":")
-    return getattr(importlib.import_module(module_name), factory)(settings)
+    return getattr(importlib.import_module(module_name), factory)(settings, readable)
+
+
+def data_dirs(tables: Sequence[TableInfo | TableBinding]) -> list[Path]:
+    """The directories holding the tables' data (a file's parent, or the directory itself)."""
+    dirs = set()
+    for t in tables:
+        path = Path(t.location).resolve()
+        dirs.add(path.parent if path.is_file() else path)
+    return sorted(dirs)
 
 
 def view_names(tables: list[TableInfo]) -> list[str]:

@@ -23,10 +23,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from askspark.engines import sandbox
-from askspark.engines.base import Execution, Job
-from askspark.engines.server import ServerState, healthy, load_state, start_server, stop_server
-from askspark.engines.worker import SESSION_ENV, SOCKET_ENV
+from askspark.engines import cgroups, sandbox
+from askspark.engines.base import Execution, Job, data_dirs
+from askspark.engines.server import (
+    ServerState,
+    can_read,
+    healthy,
+    load_state,
+    outbox_root,
+    start_server,
+    stop_server,
+)
+from askspark.engines.worker import SESSION_ENV, SOCKET_ENV, connect
 from askspark.errors import EngineUnavailableError
 from askspark.record import ErrorKind, Failure, ResultPreview
 from askspark.runs.classify import classify
@@ -35,6 +43,7 @@ from askspark.settings import Settings
 USER_ID = "askspark"  # one Spark Connect user for workers and the engine, so the engine can interrupt
 WORKER_START_SECONDS = 90.0
 LOG_TAIL_BYTES = 20_000
+WORKER_MAX_TASKS = 256  # processes and threads: gRPC and Arrow start a few dozen threads
 
 
 class Worker:
@@ -42,7 +51,7 @@ class Worker:
 
     def __init__(self, settings: Settings, state: ServerState) -> None:
         self.session_id = str(uuid.uuid4())
-        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=_outbox_root(settings)))
+        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
             writable=[self.outbox],
@@ -50,7 +59,12 @@ class Worker:
             cpu_seconds=int(settings.timeout_seconds * 2) + 60,
             env={SESSION_ENV: self.session_id, "ASKSPARK_USER_ID": USER_ID},
         )
-        self.proc = _spawn(settings, state, spec, self.log_path)
+        self.cgroup = (
+            cgroups.create(WORKER_MAX_TASKS, settings.worker_memory_mb * 1024 * 1024)
+            if settings.sandbox
+            else None
+        )
+        self.proc = _spawn(settings, state, spec, self.log_path, self.cgroup)
         self.ready = False
 
     def wait_ready(self, seconds: float) -> None:
@@ -75,6 +89,8 @@ class Worker:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
         self.proc.wait()
 
     def log_tail(self) -> str:
@@ -91,6 +107,8 @@ class Worker:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.kill()
+        if self.cgroup is not None:
+            self.cgroup.remove()
         shutil.rmtree(self.outbox, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
 
@@ -102,16 +120,18 @@ def _outbox_root(settings: Settings) -> Path:
 
 
 def _spawn(
-    settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path
+    settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path, group: cgroups.Cgroup | None
 ) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "askspark.engines.worker"]
     if settings.sandbox:
         spec.socket_dir = Path(state.socket_dir)
         spec.env[SOCKET_ENV] = f"{sandbox.SOCKET_DIR_INSIDE}/connect.sock"
         cmd, env = sandbox.bwrap_command(spec, argv), {"PATH": os.environ.get("PATH", "")}
+        cmd = sandbox.limited(cmd, spec, group.dirs if group else None)
     else:
         spec.env[SOCKET_ENV] = state.socket_path
         cmd, env = sandbox.unsandboxed_command(spec, argv)
+        cmd = sandbox.limited(cmd, spec, None)
     with open(log, "wb") as err:
         return subprocess.Popen(
             cmd,
@@ -119,7 +139,6 @@ def _spawn(
             stdout=subprocess.PIPE,
             stderr=err,
             env=env,
-            preexec_fn=sandbox.rlimits(spec),
             start_new_session=True,
         )
 
@@ -148,15 +167,19 @@ class LocalEngine:
 
     id = "local"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, readable: list[Path] | None = None) -> None:
+        """Start (or join the shared) server; ``readable`` adds data directories the server may read."""
         self.settings = settings
         if settings.sandbox:
             sandbox.bwrap_path()  # fail closed: no sandbox, no engine
+            cgroups.create(1, 1 << 30).remove()  # ... and no process limit, no engine
         shared = load_state(settings)
         self.owned = shared is None
-        self.state = shared or start_server(settings)
+        self.state = shared or start_server(settings, readable)
         self._lock = threading.Lock()
         self._spare: Worker | None = None
+        self._control: Any = None
+        self._scrub: threading.Thread | None = None
         self._spawn_spare()
 
     def _spawn_spare(self) -> None:
@@ -180,13 +203,32 @@ class LocalEngine:
                 f"the shared Spark server at {self.state.url} is not answering",
                 suggestion="restart it with 'askspark engine start', or stop it with 'askspark engine stop'",
             )
+        self.restart(self.state.readable)
+
+    def restart(self, readable: list[str]) -> None:
+        """Replace the owned server (a fresh JVM, or one allowed to read more directories)."""
+        self._release()
         stop_server(self.state)
-        self.state = start_server(self.settings)
-        self._spare = None
+        self.state = start_server(self.settings, [Path(d) for d in readable])
+
+    def ensure_readable(self, job: Job) -> None:
+        """Make sure the server may read every table of the job: restart an owned one that may not."""
+        unseen = [t.location for t in job.tables if not can_read(self.state, t.location)]
+        if not unseen:
+            return
+        if not self.owned:
+            raise EngineUnavailableError(
+                f"the shared Spark server was started without access to {', '.join(unseen)}",
+                suggestion="restart it (askspark engine stop; askspark engine start) after registering the data",
+            )
+        dirs = {str(d) for d in data_dirs([t for t in job.tables if t.location in unseen])}
+        self.restart(sorted(set(self.state.readable) | dirs))
 
     def run(self, job: Job) -> Execution:
         try:
+            self._wait_scrub()
             self.ensure_server()
+            self.ensure_readable(job)
             worker = self._take_worker()
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
@@ -194,8 +236,40 @@ class LocalEngine:
             return self._run_in(worker, job)
         finally:
             threading.Thread(target=worker.cleanup, daemon=True).start()  # reaping is not the caller's wait
+            self._scrub = threading.Thread(target=self.scrub_catalog, daemon=True)
+            self._scrub.start()
             # After the job, not during it: on two cores a starting worker would slow the job down.
             self._spawn_spare_async()
+
+    def _wait_scrub(self) -> None:
+        scrub = self._scrub
+        if scrub is not None:
+            scrub.join(timeout=60)
+
+    def control(self) -> Any:
+        """The engine's own Spark session (trusted code only), over the same socket as the workers."""
+        if self._control is None:
+            self._control = connect(self.state.socket_path, str(uuid.uuid4()))
+        return self._control
+
+    def scrub_catalog(self) -> None:
+        """Drop catalog objects a run left behind: they are shared across sessions, runs must not be.
+
+        Generated code may not run DDL (the validator rejects it); this is the wall behind that filter.
+        Databases other than ``default``, tables and persistent functions in any database are dropped.
+        """
+        with contextlib.suppress(Exception):  # the server may be gone; the next run restarts it
+            spark = self.control()
+            for db in spark.catalog.listDatabases():
+                if db.name != "default":
+                    spark.sql(f"DROP DATABASE IF EXISTS `{db.name}` CASCADE")
+            for table in spark.catalog.listTables("default"):
+                if not table.isTemporary:
+                    spark.sql(f"DROP TABLE IF EXISTS default.`{table.name}`")
+            for fn in spark.sql("SHOW USER FUNCTIONS").collect():
+                name = fn[0]
+                if "." in name:  # persistent functions are qualified; temporary ones die with the session
+                    spark.sql(f"DROP FUNCTION IF EXISTS {name}")
 
     def warm(self) -> None:
         """Block until a started worker is waiting for the next job."""
@@ -249,21 +323,27 @@ class LocalEngine:
     def interrupt(self, session_id: str) -> None:
         """Interrupt every Spark operation of a worker's session, then release the session."""
         try:
-            from pyspark.sql.connect.session import SparkSession
-
-            url = f"{self.state.url}/;session_id={session_id};user_id={USER_ID}"
-            spark = SparkSession.builder.remote(url).create()
+            spark = connect(self.state.socket_path, session_id)
             spark.interruptAll()
             spark.stop()
         except Exception:  # noqa: BLE001 - best effort: the server may be gone too
             pass
 
-    def close(self) -> None:
+    def _release(self) -> None:
+        """Stop the spare worker and close the control channel (without an RPC: the server may be gone,
+        and pyspark's exit hook would otherwise retry against it for minutes)."""
         with self._lock:
-            spare, self._spare = self._spare, None
+            spare, self._spare, control, self._control = self._spare, None, self._control, None
         if spare is not None:
             spare.kill()
             spare.cleanup()
+        if control is not None:
+            with contextlib.suppress(Exception):
+                control.client.close()
+
+    def close(self) -> None:
+        self._wait_scrub()
+        self._release()
         if self.owned:
             stop_server(self.state)
 
@@ -304,5 +384,5 @@ def _unavailable(exc: EngineUnavailableError) -> Failure:
     return Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message=exc.message, suggestion=exc.suggestion)
 
 
-def create(settings: Settings) -> LocalEngine:
-    return LocalEngine(settings)
+def create(settings: Settings, readable: list[Path] | None = None) -> LocalEngine:
+    return LocalEngine(settings, readable)

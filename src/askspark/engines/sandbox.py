@@ -13,16 +13,15 @@ only the runtime's directories keeps secrets (home directories, /etc, credential
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from askspark.errors import SandboxUnavailableError
 
 SOCKET_DIR_INSIDE = "/run/askspark"
+NPROC_FALLBACK = 1024  # per user, all of the user's processes count: generous, but a fork bomb stops
 
 
 @dataclass
@@ -31,6 +30,7 @@ class SandboxSpec:
 
     writable: list[Path] = field(default_factory=list)  # bound read-write at the same path
     readable: list[Path] = field(default_factory=list)  # bound read-only at the same path
+    files: dict[str, Path] = field(default_factory=dict)  # inside path -> host file, read-only
     socket_dir: Path | None = None  # bound read-only at SOCKET_DIR_INSIDE
     memory_mb: int = 4096
     cpu_seconds: int = 600
@@ -80,12 +80,31 @@ def bwrap_command(spec: SandboxSpec, argv: list[str]) -> list[str]:
         args += ["--ro-bind", str(path), str(path)]
     for path in spec.writable:
         args += ["--bind", str(path), str(path)]
+    for inside, host in spec.files.items():
+        args += ["--ro-bind", str(host), inside]
     if spec.socket_dir is not None:
         args += ["--ro-bind", str(spec.socket_dir), SOCKET_DIR_INSIDE]
     args += ["--clearenv", "--chdir", "/tmp"]
     for key, value in clean_env(spec.env).items():
         args += ["--setenv", key, value]
     return args + ["--"] + argv
+
+
+def nested_bwrap_argv(writable: list[Path]) -> list[str]:
+    """A sandbox started from inside another one (Python UDF workers under the Spark server).
+
+    Nested, bubblewrap cannot mount a new /proc, so it shares the outer pid namespace and binds the
+    outer /proc read-only; it still gets its own user, network, IPC and UTS namespaces and sees only the
+    runtime plus ``writable``. The environment is inherited: the outer sandbox's is already clean.
+    """
+    args = [bwrap_path(), "--unshare-user", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+    args += ["--die-with-parent", "--cap-drop", "ALL", "--ro-bind", "/proc", "/proc", "--dev", "/dev"]
+    args += ["--tmpfs", "/tmp"] + _system_binds()
+    for path in runtime_paths():
+        args += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        args += ["--bind", str(path), str(path)]
+    return args + ["--"]
 
 
 def clean_env(extra: dict[str, str]) -> dict[str, str]:
@@ -95,21 +114,22 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env | extra
 
 
-def rlimits(spec: SandboxSpec) -> Callable[[], None]:
-    """A preexec function applying the spec's resource limits in the child before bwrap starts."""
-    limits = {
-        resource.RLIMIT_AS: spec.memory_mb * 1024 * 1024,
-        resource.RLIMIT_CPU: spec.cpu_seconds,
-        resource.RLIMIT_FSIZE: spec.max_file_mb * 1024 * 1024,
-        resource.RLIMIT_NOFILE: spec.max_open_files,
-        resource.RLIMIT_CORE: 0,
-    }
+def limited(cmd: list[str], spec: SandboxSpec, cgroup_dirs: list[Path] | None) -> list[str]:
+    """``cmd`` started under the spec's rlimits (prlimit) and, when given, inside the cgroups.
 
-    def apply() -> None:
-        for which, value in limits.items():
-            resource.setrlimit(which, (value, value))
-
-    return apply
+    A shell joins the cgroups and execs prlimit, which execs the command: no Python code runs between
+    fork and exec (unsafe in a process with threads). Without a cgroup, RLIMIT_NPROC stands in for the
+    process cap (the kernel enforces it for unprivileged users only).
+    """
+    limits = [
+        f"--as={spec.memory_mb * 1024 * 1024}", f"--cpu={spec.cpu_seconds}",
+        f"--fsize={spec.max_file_mb * 1024 * 1024}", f"--nofile={spec.max_open_files}", "--core=0",
+    ]  # fmt: skip
+    if cgroup_dirs is None:
+        limits.append(f"--nproc={NPROC_FALLBACK}")
+    joins = "".join(f'echo $$ > "{d}/cgroup.procs" && ' for d in cgroup_dirs or [])
+    prlimit = shutil.which("prlimit") or "prlimit"
+    return ["/bin/sh", "-c", f'{joins}exec "$0" "$@"', prlimit, *limits, "--", *cmd]
 
 
 def unsandboxed_command(spec: SandboxSpec, argv: list[str]) -> tuple[list[str], dict[str, str]]:

@@ -1,8 +1,14 @@
-"""The locally owned Spark Connect server: one warm Spark shared by every run.
+"""The locally owned Spark Connect server: one warm Spark shared by every run, inside its own sandbox.
 
-askspark starts ``SparkConnectServer`` from the pip pyspark on 127.0.0.1 (a cluster is the same client
-code with another URL) and a socat bridge from a Unix socket to it, so sandboxed workers without network
-can reach it. ``askspark engine start`` leaves one running for later commands (state in
+Spark itself can read any file its JVM can see, and Python UDFs run in processes the server spawns, so
+the server is confined too. It runs in bubblewrap with no network but its own loopback: the data
+directories read-only, one writable staging directory (``outbox``) for results, its scratch directory,
+and nothing else of the host (no home directories, no credentials, a clean environment). Inside, socat
+publishes the Connect port as a Unix socket in a bound directory, created only once Spark accepts
+connections; that socket is the only way in, for the engine and for the sandboxed workers alike.
+Its Python workers (UDFs) start through a wrapper that puts each in a further, nested sandbox.
+
+``askspark engine start`` leaves one server running for later commands (state in
 ``$ASKSPARK_HOME/engine/local.json``); otherwise the engine starts a private one and stops it at close.
 """
 
@@ -11,31 +17,47 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from askspark.engines import sandbox
 from askspark.errors import EngineUnavailableError
 from askspark.settings import Settings
 
 CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SOCKET_NAME = "connect.sock"
+INNER_PORT = 15002  # inside the server's own network namespace
+PASSWD = "askspark:x:65534:65534:askspark:/tmp:/usr/sbin/nologin\n"
+GROUP = "askspark:x:65534:\n"
+
+LAUNCHER = """\
+"$SPARK_HOME/bin/spark-submit" "$@" &
+spark=$!
+until (exec 3<>/dev/tcp/127.0.0.1/$ASKSPARK_PORT) 2>/dev/null; do
+  kill -0 $spark 2>/dev/null || exit 1
+  sleep 0.2
+done
+socat UNIX-LISTEN:$ASKSPARK_SOCKET,fork,mode=600 TCP:127.0.0.1:$ASKSPARK_PORT &
+wait $spark
+"""
 
 
 @dataclass
 class ServerState:
-    """Where a running server is and which processes make it up."""
+    """Where a running server is and what it was allowed to read."""
 
-    port: int
-    pid: int  # the server's process group leader
-    bridge_pid: int
+    pid: int  # the launcher's process group leader (bwrap when sandboxed)
     socket_dir: str
     log: str
+    readable: list[str] = field(default_factory=list)
+    sandboxed: bool = True
 
     @property
     def socket_path(self) -> str:
@@ -43,7 +65,7 @@ class ServerState:
 
     @property
     def url(self) -> str:
-        return f"sc://127.0.0.1:{self.port}"
+        return f"unix://{self.socket_path}"
 
 
 def spark_home() -> Path:
@@ -52,16 +74,9 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def outbox_root(settings: Settings) -> Path:
+    """Where workers and the server stage results before the engine moves them into the run store."""
+    return settings.engine_dir / "outbox"
 
 
 def pid_alive(pid: int) -> bool:
@@ -72,8 +87,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def socket_accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(1)
+        return s.connect_ex(path) == 0
+
+
 def server_conf(settings: Settings, port: int) -> dict[str, str]:
     """Spark settings of the owned server. Only loopback; no UI; small shuffles for one machine."""
+    scratch = settings.engine_dir / "scratch"
     return {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
@@ -83,18 +105,13 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.catalogImplementation": "in-memory",  # no Derby metastore to create on any disk
+        # Not bound into the sandbox: a CREATE TABLE that slips through has nowhere to write.
         "spark.sql.warehouse.dir": str(settings.engine_dir / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={settings.engine_dir / 'tmp'}",
-        "spark.local.dir": str(settings.engine_dir / "tmp"),
+        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch}",
+        "spark.local.dir": str(scratch),
+        "spark.python.unix.domain.socket.enabled": "true",
+        "spark.python.unix.domain.socket.dir": str(scratch),
     }
-
-
-def _server_command(settings: Settings, port: int) -> list[str]:
-    cmd = [str(spark_home() / "bin" / "spark-submit"), "--class", CONNECT_CLASS, "--name", "askspark"]
-    cmd += ["--master", settings.spark_master]
-    for key, value in server_conf(settings, port).items():
-        cmd += ["--conf", f"{key}={value}"]
-    return cmd + ["spark-internal"]
 
 
 def _require(binary: str, package: str) -> str:
@@ -107,46 +124,115 @@ def _require(binary: str, package: str) -> str:
     return path
 
 
-def start_server(settings: Settings) -> ServerState:
-    """Start a Connect server and its Unix-socket bridge; wait until both accept connections."""
-    _require("java", "openjdk-17-jre-headless")
-    socat = _require("socat", "socat")
-    (settings.engine_dir / "tmp").mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    log = settings.engine_dir / f"server-{port}.log"
-    env = os.environ | {"SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
+def _python_wrapper(settings: Settings) -> Path:
+    """PYSPARK_PYTHON for the server: each Python worker (UDF) in a nested sandbox."""
+    import sys
+
+    scratch = settings.engine_dir / "scratch"
+    argv = [*sandbox.nested_bwrap_argv([scratch]), sys.executable]
+    wrapper = settings.engine_dir / "pyworker.sh"
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def java_home() -> Path:
+    """The JDK behind ``java`` (the sandbox has no /etc/alternatives to follow the link through)."""
+    if os.environ.get("JAVA_HOME"):
+        return Path(os.environ["JAVA_HOME"]).resolve()
+    return Path(_require("java", "openjdk-17-jre-headless")).resolve().parent.parent
+
+
+def _java_config_dirs() -> list[Path]:
+    """Host directories the JDK's files link to (Debian keeps its config under /etc)."""
+    targets = {p.resolve().parent for p in java_home().rglob("*") if p.is_symlink()}
+    return sorted(t for t in targets if t.is_dir() and not t.is_relative_to("/usr"))
+
+
+def _server_spec(settings: Settings, readable: list[Path], socket_dir: Path) -> sandbox.SandboxSpec:
+    engine = settings.engine_dir
+    (engine / "passwd").write_text(PASSWD)
+    (engine / "group").write_text(GROUP)
+    return sandbox.SandboxSpec(
+        writable=[outbox_root(settings), engine / "scratch", socket_dir],
+        readable=[*_java_config_dirs(), engine / "pyworker.sh", *readable],
+        files={"/etc/passwd": engine / "passwd", "/etc/group": engine / "group"},
+        memory_mb=0,  # the JVM sizes itself from spark.driver.memory
+        env={"HADOOP_USER_NAME": "askspark", "SPARK_USER": "askspark", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def _launch_env(settings: Settings, port: int, socket_dir: Path, wrapper: Path) -> dict[str, str]:
+    return {
+        "SPARK_HOME": str(spark_home()),
+        "JAVA_HOME": str(java_home()),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": str(wrapper),
+        "ASKSPARK_PORT": str(port),
+        "ASKSPARK_SOCKET": str(socket_dir / SOCKET_NAME),
+    }
+
+
+def _spark_args(settings: Settings, port: int) -> list[str]:
+    args = ["--class", CONNECT_CLASS, "--name", "askspark", "--master", settings.spark_master]
+    for key, value in server_conf(settings, port).items():
+        args += ["--conf", f"{key}={value}"]
+    return args + ["spark-internal"]
+
+
+def start_server(settings: Settings, readable: list[Path] | None = None) -> ServerState:
+    """Start a Connect server (sandboxed unless ASKSPARK_SANDBOX=false); wait until its socket answers.
+
+    Args:
+        readable: data directories the server may read, besides the warehouse.
+    """
+    _require("socat", "socat")
+    for d in ("scratch", "outbox"):
+        (settings.engine_dir / d).mkdir(parents=True, exist_ok=True)
+    for d in (settings.warehouse, settings.home / "uploads"):
+        d.mkdir(parents=True, exist_ok=True)
+    dirs = sorted({p.resolve() for p in (settings.warehouse, settings.home / "uploads", *(readable or []))})
+    socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
+    wrapper = _python_wrapper(settings)
+    port = INNER_PORT if settings.sandbox else _free_port()
+    launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
+    env = _launch_env(settings, port, socket_dir, wrapper)
+    if settings.sandbox:
+        spec = _server_spec(settings, [d for d in dirs if d.exists()], socket_dir)
+        spec.env |= env
+        cmd, env = sandbox.bwrap_command(spec, launch), {"PATH": os.environ.get("PATH", "")}
+    else:
+        cmd, env = launch, os.environ | env
+    log = settings.engine_dir / f"server-{socket_dir.name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            _server_command(settings, port),
+            cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    # A short socket path: Unix socket paths are limited to 108 bytes.
-    socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))
-    bridge = subprocess.Popen(
-        [socat, f"UNIX-LISTEN:{socket_dir / SOCKET_NAME},fork,mode=600", f"TCP:127.0.0.1:{port}"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    state = ServerState(port, proc.pid, bridge.pid, str(socket_dir), str(log))
+    state = ServerState(proc.pid, str(socket_dir), str(log), [str(d) for d in dirs], settings.sandbox)
     _wait_until_up(state, proc, settings.spark_startup_seconds)
     return state
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if port_open(state.port) and Path(state.socket_path).exists():
+        if Path(state.socket_path).exists() and socket_accepts(state.socket_path):
             return
         if proc.poll() is not None:
             break
         time.sleep(0.2)
-    tail = Path(state.log).read_text(errors="replace")[-2000:]
+    tail = Path(state.log).read_text(errors="replace")[-3000:]
     stop_server(state)
     raise EngineUnavailableError(
         f"the local Spark server did not start within {seconds:.0f} s",
@@ -156,30 +242,33 @@ def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: f
 
 
 def stop_server(state: ServerState) -> None:
-    """Stop the server's and the bridge's process groups and remove the socket."""
-    for pid in (state.bridge_pid, state.pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-    for pid in (state.bridge_pid, state.pid):
-        _reap(pid)
+    """Stop the server's process group and remove its socket."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(state.pid, signal.SIGTERM)
+    _reap(state.pid)
     shutil.rmtree(state.socket_dir, ignore_errors=True)
 
 
 def _reap(pid: int, seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while pid_alive(pid) and time.monotonic() < deadline:
-        try:
+        with contextlib.suppress(ChildProcessError):
             if os.waitpid(pid, os.WNOHANG)[0] == pid:
                 return
-        except ChildProcessError:
-            pass
         time.sleep(0.1)
     if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
 
 
 def healthy(state: ServerState) -> bool:
-    return pid_alive(state.pid) and pid_alive(state.bridge_pid) and port_open(state.port)
+    return pid_alive(state.pid) and socket_accepts(state.socket_path)
+
+
+def can_read(state: ServerState, location: str) -> bool:
+    """Whether the server was started with ``location`` inside its readable directories."""
+    path = Path(location).resolve()
+    return not state.sandboxed or any(path.is_relative_to(d) for d in state.readable)
 
 
 def state_file(settings: Settings) -> Path:
@@ -195,5 +284,8 @@ def load_state(settings: Settings) -> ServerState | None:
     path = state_file(settings)
     if not path.exists():
         return None
-    state = ServerState(**json.loads(path.read_text()))
+    try:
+        state = ServerState(**json.loads(path.read_text()))
+    except (TypeError, ValueError):
+        return None
     return state if healthy(state) else None

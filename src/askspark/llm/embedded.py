@@ -8,6 +8,10 @@ shared prompt prefix, so a stable system prompt placed first is only read once.
 
 If the last message has role ``"assistant"`` it is a *pre-start*: the model continues that text and
 the returned :class:`~askspark.llm.base.Completion` holds the pre-start plus the continuation.
+
+When ``askspark engine start`` left a model daemon running for this home
+(:mod:`askspark.llm.model_server`), :func:`create` returns a client of it instead, so a CLI question
+does not pay the load; if the daemon dies, the client falls back to loading the model in-process.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from askspark.errors import ModelNotInstalledError, ProviderError, missing_extra, unknown_name
-from askspark.llm.base import Completion, Message
+from askspark.llm.base import LLM, Completion, Message
 from askspark.llm.model_files import MODEL, check_model
 from askspark.settings import Settings, get_settings
 
@@ -164,19 +168,25 @@ class EmbeddedLLM:
         )
 
 
-def create(name: str, settings: Settings | None = None) -> EmbeddedLLM:
+def create(name: str, settings: Settings | None = None) -> LLM:
     """The ``embedded`` provider; ``name`` is empty, the default model's name, or a path to a .gguf file.
 
-    A custom ``.gguf`` path is loaded as is (no pinned hash to check it against).
+    A custom ``.gguf`` path is loaded as is (no pinned hash to check it against). When a healthy model
+    daemon of ``settings.engine_dir`` serves the same file, the result forwards to it.
     """
     if importlib.util.find_spec("llama_cpp") is None:
         raise missing_extra("the embedded model", "embedded", "llama-cpp-python")
     settings = settings if settings is not None else get_settings()
     if not name or name == MODEL.name:
-        return EmbeddedLLM(settings)
-    if name.endswith(".gguf"):
+        local = EmbeddedLLM(settings)
+    elif name.endswith(".gguf"):
         path = Path(name).expanduser()
         if not path.is_file():
             raise ModelNotInstalledError(f"model file {path} does not exist", path=str(path))
-        return EmbeddedLLM(settings, path)
-    raise unknown_name("embedded model", name, [MODEL.name])
+        local = EmbeddedLLM(settings, path)
+    else:
+        raise unknown_name("embedded model", name, [MODEL.name])
+    from askspark.llm import model_server
+
+    remote = model_server.connect(settings, model_server.model_file_for(settings, name), lambda: local)
+    return remote if remote is not None else local
