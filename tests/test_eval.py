@@ -153,7 +153,10 @@ def test_score_records_attempts_stages_tokens_and_first_attempt() -> None:
     assert first.correct and first.first_attempt_correct and first.failure_kind is None
     assert first.tokens == 120 and first.stage_seconds["generate"] == 1.0
     repaired = score(
-        question, _answer("succeeded", [_attempt(1, ErrorKind.SYNTAX, "validate"), _attempt(2)], [["a"]]), expected, 5
+        question,
+        _answer("succeeded", [_attempt(1, ErrorKind.SYNTAX, "validate"), _attempt(2)], [["a"]]),
+        expected,
+        5,
     )
     assert repaired.correct and not repaired.first_attempt_correct and repaired.attempts == 2
     assert repaired.stage_seconds["generate"] == 2.0 and repaired.last_error == "syntax: boom"
@@ -189,7 +192,9 @@ def test_load_suite_errors_and_selection(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         load_suite(path)
     good = {"id": "a", "question": "?", "tables": ["db.t"], "expected": {"rows": [[1]]}, "tags": ["x"]}
-    path.write_text("# a comment\n" + json.dumps(good) + "\n\n" + json.dumps(good | {"id": "b", "tags": ["y"]}))
+    path.write_text(
+        "# a comment\n" + json.dumps(good) + "\n\n" + json.dumps(good | {"id": "b", "tags": ["y"]})
+    )
     questions = load_suite(path)
     assert [q.id for q in select(questions, tags=["y"])] == ["b"]
     assert [q.id for q in select(questions, tags=["x,y"], limit=1)] == ["a"]
@@ -224,3 +229,17 @@ def test_reference_model_scores_everything_through_the_real_engine(settings: obj
     assert summary.first_attempt_accuracy == 1.0 and summary.failures == {}
     assert all(r.stage_seconds["execute"] > 0 for r in report.results)
     assert "execution accuracy | 3/3" in to_markdown(report)
+
+
+def test_eval_command_usage_errors_exit_2(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from askspark.evals.cli import eval_command
+
+    app = typer.Typer()
+    app.command()(eval_command)
+    missing = CliRunner().invoke(app, [str(tmp_path / "nope.jsonl")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    no_match = CliRunner().invoke(app, [str(SUITE), "--tags", "no-such-tag", "--model", "reference"])
+    assert no_match.exit_code == 2 and "no question" in no_match.output

@@ -41,7 +41,9 @@ from askspark.runs.classify import classify
 from askspark.settings import Settings
 
 USER_ID = "askspark"  # one Spark Connect user for workers and the engine, so the engine can interrupt
-WORKER_START_SECONDS = 90.0
+WORKER_START_SECONDS = 45.0
+PROBE_SECONDS = 20.0
+SUSPECT_KINDS = {ErrorKind.TIMEOUT, ErrorKind.OUT_OF_MEMORY, ErrorKind.RUNTIME, ErrorKind.ENGINE_UNAVAILABLE}
 LOG_TAIL_BYTES = 20_000
 WORKER_MAX_TASKS = 256  # processes and threads: gRPC and Arrow start a few dozen threads
 
@@ -49,20 +51,20 @@ WORKER_MAX_TASKS = 256  # processes and threads: gRPC and Arrow start a few doze
 class Worker:
     """One started worker process, waiting for its job."""
 
-    def __init__(self, settings: Settings, state: ServerState) -> None:
+    def __init__(self, settings: Settings, state: ServerState, memory_mb: int | None = None) -> None:
         self.session_id = str(uuid.uuid4())
+        self.server = state.socket_dir  # the server this worker is connected to
+        self.memory_mb = memory_mb or settings.worker_memory_mb
         self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
             writable=[self.outbox],
-            memory_mb=settings.worker_memory_mb,
+            memory_mb=self.memory_mb,
             cpu_seconds=int(settings.timeout_seconds * 2) + 60,
             env={SESSION_ENV: self.session_id, "ASKSPARK_USER_ID": USER_ID},
         )
         self.cgroup = (
-            cgroups.create(WORKER_MAX_TASKS, settings.worker_memory_mb * 1024 * 1024)
-            if settings.sandbox
-            else None
+            cgroups.create(WORKER_MAX_TASKS, self.memory_mb * 1024 * 1024) if settings.sandbox else None
         )
         self.proc = _spawn(settings, state, spec, self.log_path, self.cgroup)
         self.ready = False
@@ -180,19 +182,64 @@ class LocalEngine:
         self._spare: Worker | None = None
         self._control: Any = None
         self._scrub: threading.Thread | None = None
+        self._live: set[Worker] = set()
+        self._suspect = False  # the last job failed in a way that may have hurt the server
         self._spawn_spare()
 
     def _spawn_spare(self) -> None:
-        self._spare = Worker(self.settings, self.state)
+        self._spare = self._new_worker()
 
-    def _take_worker(self) -> Worker:
+    def _new_worker(self, memory_mb: int | None = None) -> Worker:
+        with self._lock:  # a worker's directory must be registered before the sweep can see it
+            worker = Worker(self.settings, self.state, memory_mb)
+            self._live.add(worker)
+        return worker
+
+    def _retire(self, worker: Worker) -> None:
+        worker.cleanup()
+        with self._lock:
+            self._live.discard(worker)
+
+    def _take_worker(self, memory_mb: int | None = None) -> Worker:
+        """The spare worker if it suits (same server, same memory, alive), else a new one; ready."""
         with self._lock:
             worker, self._spare = self._spare, None
-        if worker is None or worker.proc.poll() is not None:
-            worker = Worker(self.settings, self.state)
+        wanted = memory_mb or self.settings.worker_memory_mb
+        if worker is not None and (
+            worker.proc.poll() is not None
+            or worker.server != self.state.socket_dir
+            or worker.memory_mb != wanted
+        ):
+            worker.kill()
+            threading.Thread(target=self._retire, args=(worker,), daemon=True).start()
+            worker = None
+        if worker is None:
+            worker = self._new_worker(wanted)
         if not worker.ready:
             worker.wait_ready(WORKER_START_SECONDS)
         return worker
+
+    def _ready_worker(self, job: Job) -> Worker:
+        """A ready worker; when none can start, the server is suspect: restart it (if owned) and retry once."""
+        try:
+            return self._take_worker(job.limits.memory_mb)
+        except EngineUnavailableError:
+            if not self.owned:
+                raise
+            self.restart(self.state.readable)
+            return self._take_worker(job.limits.memory_mb)
+
+    def probe(self) -> bool:
+        """Whether the server still runs Spark jobs (its JVM may live on after its SparkContext died)."""
+        done = threading.Event()
+
+        def query() -> None:
+            with contextlib.suppress(Exception):
+                if self.control().range(1).count() == 1:
+                    done.set()
+
+        threading.Thread(target=query, daemon=True).start()
+        return done.wait(PROBE_SECONDS)
 
     def ensure_server(self) -> None:
         """Restart an owned server that died (a crashed run must not take the engine down for good)."""
@@ -228,18 +275,42 @@ class LocalEngine:
         try:
             self._wait_scrub()
             self.ensure_server()
+            if self._suspect and self.owned and not self.probe():
+                self.restart(self.state.readable)
+            self._suspect = False
             self.ensure_readable(job)
-            worker = self._take_worker()
+            worker = self._ready_worker(job)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
         try:
-            return self._run_in(worker, job)
+            execution = self._run_in(worker, job)
+            self._suspect = execution.error is not None and execution.error.kind in SUSPECT_KINDS
+            return execution
         finally:
-            threading.Thread(target=worker.cleanup, daemon=True).start()  # reaping is not the caller's wait
+            threading.Thread(
+                target=self._retire, args=(worker,), daemon=True
+            ).start()  # reaping is not the caller's wait
             self._scrub = threading.Thread(target=self.scrub_catalog, daemon=True)
             self._scrub.start()
             # After the job, not during it: on two cores a starting worker would slow the job down.
             self._spawn_spare_async()
+
+    def sweep_outbox(self) -> None:
+        """Remove whatever a run wrote into the staging area outside its own worker's directory.
+
+        The server may write anywhere under the outbox root (it writes full results there); files there
+        that belong to no waiting or running worker are leftovers of a hostile or failed run.
+        """
+        with self._lock:
+            keep = {w.outbox for w in self._live}
+            for entry in outbox_root(self.settings).iterdir():
+                owner = entry.with_suffix("") if entry.suffix == ".log" else entry
+                if owner in keep:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
     def _wait_scrub(self) -> None:
         scrub = self._scrub
@@ -258,6 +329,7 @@ class LocalEngine:
         Generated code may not run DDL (the validator rejects it); this is the wall behind that filter.
         Databases other than ``default``, tables and persistent functions in any database are dropped.
         """
+        self.sweep_outbox()
         with contextlib.suppress(Exception):  # the server may be gone; the next run restarts it
             spark = self.control()
             for db in spark.catalog.listDatabases():
@@ -266,6 +338,8 @@ class LocalEngine:
             for table in spark.catalog.listTables("default"):
                 if not table.isTemporary:
                     spark.sql(f"DROP TABLE IF EXISTS default.`{table.name}`")
+            for view in spark.catalog.listTables("global_temp"):
+                spark.sql(f"DROP VIEW IF EXISTS global_temp.`{view.name}`")
             for fn in spark.sql("SHOW USER FUNCTIONS").collect():
                 name = fn[0]
                 if "." in name:  # persistent functions are qualified; temporary ones die with the session
@@ -278,16 +352,16 @@ class LocalEngine:
             spare, self._spare = self._spare, worker
         if spare is not None:
             spare.kill()
-            spare.cleanup()
+            self._retire(spare)
 
     def _spawn_spare_async(self) -> None:
         def spawn() -> None:
-            worker = Worker(self.settings, self.state)
+            worker = self._new_worker()
             with self._lock:
                 old, self._spare = self._spare, worker
             if old is not None:  # a concurrent run left one too: keep one spare only
                 old.kill()
-                old.cleanup()
+                self._retire(old)
 
         threading.Thread(target=spawn, daemon=True).start()
 
@@ -336,7 +410,7 @@ class LocalEngine:
             spare, self._spare, control, self._control = self._spare, None, self._control, None
         if spare is not None:
             spare.kill()
-            spare.cleanup()
+            self._retire(spare)
         if control is not None:
             with contextlib.suppress(Exception):
                 control.client.close()
@@ -367,7 +441,15 @@ def _execution(report: dict[str, Any], logs: str) -> Execution:
         failure.line = err["line"]
     if err["type"] == "ContractError":
         failure.kind = ErrorKind.CONTRACT
+    elif failure.kind == ErrorKind.ENGINE_UNAVAILABLE and not _from_spark(err["type"]):
+        # e.g. ConnectionRefusedError raised by the code's own network attempt: the code's fault
+        failure.kind = ErrorKind.RUNTIME
     return Execution(ok=False, stage=report["stage"], error=failure, logs=logs, timings=report["timings"])
+
+
+def _from_spark(exc_type: str) -> bool:
+    """Whether an exception type comes from the Spark Connect client (not the code's own calls)."""
+    return any(word in exc_type for word in ("Spark", "Grpc", "Rpc", "Analysis", "Py4J"))
 
 
 def _death(returncode: int | None, logs: str) -> Failure:

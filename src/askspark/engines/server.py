@@ -36,6 +36,7 @@ SOCKET_NAME = "connect.sock"
 INNER_PORT = 15002  # inside the server's own network namespace
 PASSWD = "askspark:x:65534:65534:askspark:/tmp:/usr/sbin/nologin\n"
 GROUP = "askspark:x:65534:\n"
+HOSTS = "127.0.0.1 localhost askspark-sandbox\n"  # the JVM looks up its own host name
 
 LAUNCHER = """\
 "$SPARK_HOME/bin/spark-submit" "$@" &
@@ -109,6 +110,10 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(settings.engine_dir / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch}",
         "spark.local.dir": str(scratch),
+        # A huge collect() fails its job instead of filling the driver's heap (full results are written
+        # by executors, never collected, so this bounds only what a run tries to pull into memory).
+        "spark.driver.maxResultSize": "512m",
+        "spark.sql.runSQLOnFiles": "false",  # no SELECT ... FROM parquet.`/any/path`
         "spark.python.unix.domain.socket.enabled": "true",
         "spark.python.unix.domain.socket.dir": str(scratch),
     }
@@ -153,10 +158,15 @@ def _server_spec(settings: Settings, readable: list[Path], socket_dir: Path) -> 
     engine = settings.engine_dir
     (engine / "passwd").write_text(PASSWD)
     (engine / "group").write_text(GROUP)
+    (engine / "hosts").write_text(HOSTS)
     return sandbox.SandboxSpec(
         writable=[outbox_root(settings), engine / "scratch", socket_dir],
         readable=[*_java_config_dirs(), engine / "pyworker.sh", *readable],
-        files={"/etc/passwd": engine / "passwd", "/etc/group": engine / "group"},
+        files={
+            "/etc/passwd": engine / "passwd",
+            "/etc/group": engine / "group",
+            "/etc/hosts": engine / "hosts",
+        },
         memory_mb=0,  # the JVM sizes itself from spark.driver.memory
         env={"HADOOP_USER_NAME": "askspark", "SPARK_USER": "askspark", "PATH": "/usr/bin:/bin"},
     )

@@ -35,7 +35,9 @@ def eval_command(
     suite: Annotated[Path, typer.Argument(help="The suite: a .jsonl file, one question per line.")],
     model: Annotated[
         str | None,
-        typer.Option(help="Model id (embedded, openai:NAME, ...) or 'reference' to answer with the reference code."),
+        typer.Option(
+            help="Model id (embedded, openai:NAME, ...) or 'reference' to answer with the reference code."
+        ),
     ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
     tags: Annotated[
@@ -44,7 +46,9 @@ def eval_command(
     ids: Annotated[list[str], typer.Option("--id", help="Only these question ids (repeatable or a,b).")] = [],  # noqa: B006
     limit: Annotated[int | None, typer.Option(help="At most this many questions.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the JSON report to this file.")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="Also write the Markdown report to this file.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option(help="Also write the Markdown report to this file.")
+    ] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts per question (default 5).")] = None,
 ) -> None:
     """Run an evaluation suite and score the answers against the reference results."""
@@ -56,7 +60,9 @@ def eval_command(
         settings = get_settings()
         questions = select(load_suite(suite), tags=tags, ids=ids, limit=limit)
         if not questions:
-            raise AskSparkError("no question of the suite matches the selection", suggestion="check --tags / --id")
+            raise AskSparkError(
+                "no question of the suite matches the selection", suggestion="check --tags / --id"
+            )
         _ensure_sample({t for q in questions for t in q.tables}, settings)
 
         def progress(index: int, total: int, r: QuestionResult) -> None:

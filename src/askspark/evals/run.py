@@ -181,7 +181,9 @@ def _multiset_match(answer: list[tuple[Any, ...]], expected: list[tuple[Any, ...
     return True
 
 
-def _rows_match(answer: list[tuple[Any, ...]], expected: list[tuple[Any, ...]], ordered: bool, tolerance: float) -> bool:
+def _rows_match(
+    answer: list[tuple[Any, ...]], expected: list[tuple[Any, ...]], ordered: bool, tolerance: float
+) -> bool:
     if ordered:
         return all(rows_equal(a, e, tolerance) for a, e in zip(answer, expected, strict=True))
     return _multiset_match(answer, expected, tolerance)
@@ -227,12 +229,12 @@ def compare(
             if _rows_match([(v,) for v in columns_a[k]], [(v,) for v in column], ordered, tolerance)
         ]
         if not found:
-            return Verdict(correct=False, reason=f"no answer column holds the values of expected column {j + 1}")
+            return Verdict(
+                correct=False, reason=f"no answer column holds the values of expected column {j + 1}"
+            )
         found.sort(key=lambda k, j=j: (k != j, k))  # the same position first
         candidates.append(found)
-    tried = 0
-    for mapping in _mappings(candidates):
-        tried += 1
+    for tried, mapping in enumerate(_mappings(candidates), start=1):
         projected = [tuple(row[k] for k in mapping) for row in answer]
         if _rows_match(projected, expected, ordered, tolerance):
             return Verdict(correct=True, mapping=list(mapping))
@@ -366,7 +368,9 @@ def compute_expected(question: Question, engine: Engine, settings: Settings) -> 
         text = f"{error.kind.value}: {error.message}" if error else "no result"
         raise AskSparkError(f"the reference of {question.id!r} failed: {text}")
     result = execution.result
-    return ExpectedResult(columns=[c.name for c in result.columns], rows=result.rows, truncated=result.truncated)
+    return ExpectedResult(
+        columns=[c.name for c in result.columns], rows=result.rows, truncated=result.truncated
+    )
 
 
 def failure_kind(answer: Answer, max_attempts: int) -> str:
@@ -411,7 +415,10 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
     result.answer_rows = len(answer.result.rows)
     result.answer_preview = answer.result.rows[:5]
     if answer.result.truncated or expected.truncated:
-        result.failure_kind, result.reason = "wrong_result", "a result was truncated: cannot compare every row"
+        result.failure_kind, result.reason = (
+            "wrong_result",
+            "a result was truncated: cannot compare every row",
+        )
         return result
     verdict = compare(
         answer.result.rows, expected.rows, ordered=question.ordered, tolerance=question.tolerance,
@@ -466,11 +473,19 @@ class EvalRun:
             expected = compute_expected(question, engine, settings)
         except AskSparkError as exc:
             return base.model_copy(
-                update={"status": "reference_error", "failure_kind": "reference_error", "last_error": exc.message}
+                update={
+                    "status": "reference_error",
+                    "failure_kind": "reference_error",
+                    "last_error": exc.message,
+                }
             )
         if llm is None and question.reference is None:
             return base.model_copy(
-                update={"status": "error", "failure_kind": "reference_error", "last_error": "no reference code"}
+                update={
+                    "status": "error",
+                    "failure_kind": "reference_error",
+                    "last_error": "no reference code",
+                }
             )
         model = llm if llm is not None else reference_model(question)
         start = time.perf_counter()
@@ -520,27 +535,32 @@ def peak_rss_mb() -> float:
 
 
 def spark_rss_mb(engine: Engine | None) -> float | None:
-    """Peak resident memory (VmHWM) of the engine's Spark server process group, when it is local."""
+    """Peak resident memory (VmHWM, summed) of the engine's Spark server: its launcher process and
+    every process under it (the JVM runs inside the sandbox's own session). None when not local."""
     state = getattr(engine, "state", None)
-    group = getattr(state, "pid", None)
-    if not group:
+    root = getattr(state, "pid", None)
+    if not root:
         return None
-    total_kb = 0
-    found = False
+    children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) != group:  # the process group id
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
                 continue
-            with open(f"/proc/{entry}/status") as f:
+            children.setdefault(ppid, []).append(int(entry))
+    total_kb, found, todo = 0, False, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/status") as f:
                 for line in f:
                     if line.startswith("VmHWM:"):
                         total_kb += int(line.split()[1])
                         found = True
-        except (OSError, IndexError, ValueError):
+        except OSError:
             continue
     return round(total_kb / 1024, 1) if found else None
 

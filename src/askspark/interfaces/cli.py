@@ -34,6 +34,15 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(model_app, name="model")
 app.add_typer(engine_app, name="engine")
 
+
+def _mount_eval() -> None:
+    from askspark.evals.cli import eval_command
+
+    app.command("eval", help="Run an evaluation suite and report accuracy and time per stage.")(eval_command)
+
+
+_mount_eval()
+
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -32,6 +32,10 @@ MAX_TOKENS = 512
 N_BATCH = 512
 SEED = 0
 _EXTRA_STOPS = ("<|im_end|>", "<|endoftext|>")
+SQL_PRESTART = "```sql\n"
+"""Written for the model when the chat ends with the user's turn: it goes straight into the query
+(no prose, no other language), and generation stops at the closing fence."""
+_CLOSING_FENCE = "\n```"
 
 
 @dataclass
@@ -135,9 +139,17 @@ class EmbeddedLLM:
         return _load(path, self.settings.model_threads, self.settings.model_context)
 
     def complete(self, messages: list[Message], *, temperature: float, max_tokens: int) -> Completion:
-        """Continue the chat; deterministic at temperature 0."""
+        """Continue the chat; deterministic at temperature 0.
+
+        A chat that ends with the user's turn is pre-started with ``SQL_PRESTART`` (this model writes
+        SQL); the returned text then holds the whole fenced block, closing fence included.
+        """
         loaded = self._loaded()
+        fenced = bool(messages) and messages[-1].role != "assistant"
+        if fenced:
+            messages = [*messages, Message(role="assistant", content=SQL_PRESTART)]
         prompt, prestart = _render(loaded, messages)
+        stops = [*loaded.stops, _CLOSING_FENCE] if fenced else loaded.stops
         with loaded.lock:
             tokens = loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
             try:
@@ -150,7 +162,7 @@ class EmbeddedLLM:
                     min_p=0.05,
                     repeat_penalty=1.0,
                     seed=SEED,
-                    stop=loaded.stops,
+                    stop=stops,
                 )
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise ProviderError(
@@ -160,8 +172,12 @@ class EmbeddedLLM:
                     context=self.settings.model_context,
                 ) from exc
         usage = response.get("usage") or {}
+        choice = response["choices"][0]
+        text = prestart + choice["text"]
+        if fenced and choice.get("finish_reason") == "stop" and not text.rstrip().endswith("```"):
+            text = text.rstrip("\n") + _CLOSING_FENCE  # the stop string is not part of the returned text
         return Completion(
-            text=prestart + response["choices"][0]["text"],
+            text=text,
             model=self.model,
             prompt_tokens=usage.get("prompt_tokens"),
             completion_tokens=usage.get("completion_tokens"),

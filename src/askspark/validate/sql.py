@@ -323,6 +323,14 @@ def sql_failures(tree: ast.AST, source: str, *, allow_writes: bool = False) -> l
             arg = _sql_argument(call, strings)
             found = _sql_text(arg, call, lines) if arg is not None else None
             failures.extend(check_sql(found[0], found[1], allow_writes=allow_writes) if found else [])
+        elif method == "table" and call.args and isinstance(call.args[0], ast.Constant):
+            # spark.table("parquet.`/path`") reads files just as the SQL form does: check it as SQL.
+            name = call.args[0].value
+            if isinstance(name, str):
+                site = _literal_site(call.args[0], lines)
+                failures.extend(
+                    f for f in check_sql(f"SELECT * FROM {name}", site) if f.rule == "file-access"
+                )
         elif method in EXPRESSION_METHODS:
             for arg in call.args:
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

@@ -1,0 +1,1 @@
+"""The hostile-code corpus (``cases.py``), used by ``tests/test_hostile.py``."""
