@@ -41,11 +41,13 @@ def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
-def plain_session(url: str, bindings: list, sql: str, limit: int) -> float:
+def plain_session(socket_path: str, bindings: list, sql: str, limit: int) -> float:
     """The same query as a user would run it by hand: a session with the tables as views."""
-    from pyspark.sql.connect.session import SparkSession
+    import uuid
 
-    spark = SparkSession.builder.remote(url).create()
+    from askspark.engines.worker import connect
+
+    spark = connect(socket_path, str(uuid.uuid4()))  # the server's only door is its Unix socket
     for b in bindings:
         spark.read.format(b.format).schema(b.schema_ddl).options(**b.options).load(
             b.location
@@ -74,7 +76,7 @@ def measure_warm(runs: int) -> list[dict[str, object]]:
         plain, attempt, dry, static = [], [], [], []
         for i in range(runs):
             engine.warm()  # between attempts the model is writing code: the spare worker is ready
-            plain.append(plain_session(engine.state.url, bindings, sql, 1000))
+            plain.append(plain_session(engine.state.socket_path, bindings, sql, 1000))
             code = code_for(sql)
             start = time.perf_counter()
             assert not validate_static(code)
