@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from askspark.engines.server import pid_alive
 from askspark.errors import (
     AskSparkError,
     MissingExtraError,
@@ -182,18 +183,10 @@ def _health(path: str, timeout: float = HEALTH_SECONDS) -> dict[str, Any] | None
     return data if status == 200 and data.get("loaded") else None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def load_model_state(settings: Settings) -> ModelServerState | None:
     """The daemon of this home if it is running and answers its health check, else None."""
     state = _read_state(settings)
-    if state is None or not _pid_alive(state.pid):
+    if state is None or not pid_alive(state.pid):
         return None
     health = _health(state.socket)
     return state if health is not None and health.get("pid") == state.pid else None
@@ -202,7 +195,7 @@ def load_model_state(settings: Settings) -> ModelServerState | None:
 def model_server_status(settings: Settings) -> dict[str, Any] | None:
     """What ``askspark engine status`` shows: the daemon's health plus its state, or None."""
     state = _read_state(settings)
-    if state is None or not _pid_alive(state.pid):
+    if state is None or not pid_alive(state.pid):
         return None
     health = _health(state.socket)
     if health is None or health.get("pid") != state.pid:
@@ -261,7 +254,7 @@ class RemoteEmbeddedLLM:
         return self._fallback.complete(messages, temperature=temperature, max_tokens=max_tokens)
 
     def _give_up_remote(self, exc: BaseException) -> None:
-        if isinstance(exc, TimeoutError) and _pid_alive(self.state.pid):
+        if isinstance(exc, TimeoutError) and pid_alive(self.state.pid):
             raise ProviderError(
                 f"the model server (pid {self.state.pid}) did not answer within "
                 f"{self.settings.llm_timeout_seconds:.0f} s",
@@ -370,7 +363,7 @@ def _reaped_or_dead(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return True
-    return not _pid_alive(pid)
+    return not pid_alive(pid)
 
 
 def _is_daemon(pid: int) -> bool:
@@ -403,7 +396,7 @@ def stop_model_server(settings: Settings) -> bool:
     """Stop this home's daemon, if any, and remove its state file; True if one was running."""
     with _start_lock(settings):
         state = _read_state(settings)
-        running = state is not None and _pid_alive(state.pid) and _is_daemon(state.pid)
+        running = state is not None and pid_alive(state.pid) and _is_daemon(state.pid)
         if state is not None:
             _stop(settings, state)
         state_file(settings).unlink(missing_ok=True)
