@@ -266,17 +266,30 @@ def outcome_problems(case: Case, ex: Execution) -> list[str]:
     return []
 
 
-# Known gaps, ibis-style: marked with the reason, strict so an unexpected pass fails the run.
-KNOWN_GAPS = {
-    "spark-collect-huge-range": "a task's OutOfMemoryError stops the single local-mode JVM (tasks share the "
-    "server's heap); the engine restarts the server and answers the next question, but the server does not "
-    "survive. Fix: executors in separate JVMs (local-cluster or standalone).",
+# Known gaps, ibis-style: marked with the reason; strict (an unexpected pass fails the run) unless the
+# outcome depends on timing. The engine still answers the next question in both (the test checks it
+# before the server-survives check fails).
+KNOWN_GAPS: dict[str, tuple[str, bool]] = {
+    "spark-collect-huge-range": (
+        "sometimes a task's OutOfMemoryError stops the single local-mode JVM (tasks share the server's heap); "
+        "the engine restarts the server, but it does not survive. Fix: executors in separate JVMs.",
+        False,  # timing-dependent: whether the heap fills before the attempt times out
+    ),
+    "reflect-system-exit": (
+        "reflect('java.lang.System', 'exit', 0) (rejected by the validator) ends the server's JVM when "
+        "validation is off; the engine restarts it. Fix: a JVM-level guard against exitVM.",
+        True,
+    ),
 }
+
+
+class ServerKilled(AssertionError):
+    """The only problem of a known-gap case: the server did not survive (everything else held)."""
 
 
 def _case_param(case: Case) -> Any:
     gap = KNOWN_GAPS.get(case.id)
-    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
+    marks = [pytest.mark.xfail(reason=gap[0], strict=gap[1], raises=ServerKilled)] if gap else []
     return pytest.param(case, id=case.id, marks=marks)
 
 
@@ -314,4 +327,7 @@ def test_sandbox_contains(
         for left in ctx.outbox_root.glob(f"*{ctx.token}*"):  # what got out is reported; do not keep it
             shutil.rmtree(left, ignore_errors=True)
     what = f"{ex.error.kind}: {ex.error.message[:200]}" if ex.error else "ok"
-    assert not problems, f"[{case.id}: run {what}]\n" + "\n".join(f"- {p}" for p in problems)
+    report = f"[{case.id}: run {what}]\n" + "\n".join(f"- {p}" for p in problems)
+    if case.id in KNOWN_GAPS and problems and all(p.startswith("server_survives:") for p in problems):
+        raise ServerKilled(report)  # expected for a known gap; any other problem fails for real below
+    assert not problems, report
