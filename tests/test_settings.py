@@ -28,3 +28,13 @@ def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
         get_settings()
     assert "ASKSPARK_ROW_LIMIT" in info.value.message
     assert info.value.to_dict()["error"]["status"] == 400
+
+
+def test_per_call_overrides_are_validated() -> None:
+    from askspark.settings import with_overrides
+
+    base = get_settings(home="/tmp/x")
+    assert with_overrides(base, row_limit=5, max_attempts=None).row_limit == 5
+    with pytest.raises(UsageError) as info:
+        with_overrides(base, row_limit=-1)
+    assert "ASKSPARK_ROW_LIMIT" in info.value.message

@@ -18,7 +18,7 @@ from askspark.llm.base import LLM, get_llm
 from askspark.record import Answer
 from askspark.runs.loop import Listener, Run
 from askspark.runs.store import RunStore
-from askspark.settings import Settings, get_settings
+from askspark.settings import Settings, get_settings, with_overrides
 
 _lock = threading.Lock()
 _engines: dict[tuple[str, str], Engine] = {}
@@ -120,10 +120,7 @@ def ask(
     """
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
-    base = settings or get_settings()
-    settings = base.model_copy(
-        update={k: v for k, v in (("max_attempts", max_attempts), ("row_limit", row_limit)) if v}
-    )
+    settings = with_overrides(settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit)
     selected = select_tables(tables, files, settings)
     llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
     eng = (

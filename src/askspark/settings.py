@@ -7,6 +7,7 @@ overridden per call. ``docs/settings.md`` documents each one; a test fails if on
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -98,8 +99,20 @@ def get_settings(**overrides: object) -> Settings:
     Raises:
         UsageError: a setting has an invalid value; the message names the ASKSPARK_* variable.
     """
+    return _validated(lambda: Settings(**{k: v for k, v in overrides.items() if v is not None}))
+
+
+def with_overrides(settings: Settings, **overrides: object) -> Settings:
+    """``settings`` with per-call overrides (None values are ignored), validated like the environment."""
+    changed = {k: v for k, v in overrides.items() if v is not None}
+    if not changed:
+        return settings
+    return _validated(lambda: Settings.model_validate(settings.model_dump() | changed))
+
+
+def _validated(make: Callable[[], Settings]) -> Settings:
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return make()
     except ValidationError as exc:
         first = exc.errors()[0]
         name = "ASKSPARK_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
