@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,7 +100,10 @@ def get_settings(**overrides: object) -> Settings:
     Raises:
         UsageError: a setting has an invalid value; the message names the ASKSPARK_* variable.
     """
-    return _validated(lambda: Settings(**{k: v for k, v in overrides.items() if v is not None}))
+    values: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    return _validated(
+        lambda: Settings(**values)
+    )  # the constructor reads ASKSPARK_* (model_validate does not)
 
 
 def with_overrides(settings: Settings, **overrides: object) -> Settings:

@@ -174,7 +174,9 @@ class LocalEngine:
         self.settings = settings
         if settings.sandbox:
             sandbox.bwrap_path()  # fail closed: no sandbox, no engine
-            cgroups.create(1, 1 << 30).remove()  # ... and no process limit, no engine
+            probe = cgroups.create(1, 1 << 30)  # ... and no process limit, no engine (raises as root)
+            if probe is not None:
+                probe.remove()
         shared = load_state(settings)
         self.owned = shared is None
         self.state = shared or start_server(settings, readable)

@@ -197,10 +197,13 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
         readable: data directories the server may read, besides the warehouse.
     """
     _require("socat", "socat")
-    for d in ("scratch", "outbox"):
-        (settings.engine_dir / d).mkdir(parents=True, exist_ok=True)
-    for d in (settings.warehouse, settings.home / "uploads"):
-        d.mkdir(parents=True, exist_ok=True)
+    for made in (
+        settings.engine_dir / "scratch",
+        settings.engine_dir / "outbox",
+        settings.warehouse,
+        settings.home / "uploads",
+    ):
+        made.mkdir(parents=True, exist_ok=True)
     dirs = sorted({p.resolve() for p in (settings.warehouse, settings.home / "uploads", *(readable or []))})
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
     wrapper = _python_wrapper(settings)

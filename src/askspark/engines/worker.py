@@ -47,7 +47,8 @@ def connect(socket_path: str, session_id: str) -> Any:
         ChannelBuilder.PARAM_USER_ID: os.environ.get("ASKSPARK_USER_ID", "askspark"),
     }
     builder = UnixChannel(params=params)
-    return SparkSession.builder.channelBuilder(builder).create()
+    # pyspark annotates DefaultChannelBuilder but takes any ChannelBuilder (its own docs show a subclass)
+    return SparkSession.builder.channelBuilder(builder).create()  # type: ignore[arg-type]
 
 
 def bind_tables(spark: Any, tables: list[dict[str, Any]], empty: bool) -> dict[str, Any]:

@@ -51,6 +51,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,10 @@ Progress = Callable[[int, int, "QuestionResult"], None]
 
 
 # -- scoring ---------------------------------------------------------------------------------------
+
+
+def _same_position_first(position: int, k: int) -> tuple[bool, int]:
+    return (k != position, k)
 
 
 def normalize(value: Any) -> Any:
@@ -232,7 +237,7 @@ def compare(
             return Verdict(
                 correct=False, reason=f"no answer column holds the values of expected column {j + 1}"
             )
-        found.sort(key=lambda k, j=j: (k != j, k))  # the same position first
+        found.sort(key=partial(_same_position_first, j))
         candidates.append(found)
     for tried, mapping in enumerate(_mappings(candidates), start=1):
         projected = [tuple(row[k] for k in mapping) for row in answer]
