@@ -202,6 +202,11 @@ class LocalEngine:
         with self._lock:
             self._live.discard(worker)
 
+    def _discard(self, worker: Worker) -> None:
+        """Stop a worker that will get no job, and remove its files."""
+        worker.kill()
+        self._retire(worker)
+
     def _take_worker(self, memory_mb: int | None = None) -> Worker:
         """The spare worker if it suits (same server, same memory, alive), else a new one; ready."""
         with self._lock:
@@ -353,8 +358,7 @@ class LocalEngine:
         with self._lock:
             spare, self._spare = self._spare, worker
         if spare is not None:
-            spare.kill()
-            self._retire(spare)
+            self._discard(spare)
 
     def _spawn_spare_async(self) -> None:
         def spawn() -> None:
@@ -362,8 +366,7 @@ class LocalEngine:
             with self._lock:
                 old, self._spare = self._spare, worker
             if old is not None:  # a concurrent run left one too: keep one spare only
-                old.kill()
-                self._retire(old)
+                self._discard(old)
 
         threading.Thread(target=spawn, daemon=True).start()
 
@@ -411,8 +414,7 @@ class LocalEngine:
         with self._lock:
             spare, self._spare, control, self._control = self._spare, None, self._control, None
         if spare is not None:
-            spare.kill()
-            self._retire(spare)
+            self._discard(spare)
         if control is not None:
             with contextlib.suppress(Exception):
                 control.client.close()
