@@ -5,8 +5,9 @@
 # Usage: bash scripts/setup.sh [--dev]      (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="embedded"
-if [ "${1:-}" = "--dev" ]; then extras="embedded,dev"; fi
+extras="embedded,server"
+dev=false
+if [ "${1:-}" = "--dev" ]; then extras="embedded,server,dev"; dev=true; fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 java_ok() { command -v java >/dev/null && java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; }
@@ -15,6 +16,8 @@ pkgs=()
 java_ok || pkgs+=(openjdk-17-jre-headless)
 command -v bwrap >/dev/null || pkgs+=(bubblewrap)
 command -v socat >/dev/null || pkgs+=(socat)
+# The web UI's browser test drives Debian's chromium through Playwright (never 'playwright install').
+if $dev; then command -v chromium >/dev/null || pkgs+=(chromium); fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${pkgs[*]}"
   as_root apt-get update -q

@@ -10,6 +10,7 @@ import atexit
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from askspark.catalog.base import TableInfo
 from askspark.engines.base import Engine, data_dirs, get_engine
@@ -118,17 +119,50 @@ def ask(
     Returns:
         The answer document; ``status`` is ``succeeded`` or ``failed``, never an empty failure.
     """
+    return prepare_run(
+        question,
+        tables,
+        files,
+        engine=engine,
+        model=model,
+        max_attempts=max_attempts,
+        row_limit=row_limit,
+        settings=settings,
+        listener=listener,
+    ).execute()
+
+
+def prepare_run(
+    question: str,
+    tables: Sequence[str] = (),
+    files: Sequence[str | Path] = (),
+    *,
+    engine: str | Engine | None = None,
+    model: str | LLM | None = None,
+    max_attempts: int | None = None,
+    row_limit: int | None = None,
+    settings: Settings | None = None,
+    listener: Listener | None = None,
+    run_id: str | None = None,
+    with_model: bool = True,
+) -> Run:
+    """A run ready to execute, with the arguments of :func:`ask`; bad input raises now, not later.
+
+    ``with_model=False`` prepares a run of given code (:meth:`Run.execute_code`): no model is loaded.
+    """
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
     settings = with_overrides(settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit)
     selected = select_tables(tables, files, settings)
-    llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
+    llm = None
+    if with_model:
+        llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
     eng = (
         engine
         if engine is not None and not isinstance(engine, str)
         else engine_for(engine or settings.engine, settings, selected)
     )
-    run = Run(
+    return Run(
         question,
         selected,
         llm=llm,
@@ -136,5 +170,25 @@ def ask(
         store=store_for(settings),
         settings=settings,
         listener=listener,
+        run_id=run_id,
     )
-    return run.execute()
+
+
+def run_code(
+    code: str,
+    question: str,
+    tables: Sequence[str] = (),
+    files: Sequence[str | Path] = (),
+    *,
+    rerun_of: str | None = None,
+    **options: Any,
+) -> Answer:
+    """Run code a person wrote or edited (e.g. the UI's edited answer) on the selected tables.
+
+    It is untrusted like the model's code: static validation, dry run and the sandbox, one attempt,
+    recorded as a new run (``model`` is ``user-code``; ``rerun_of`` names the run it was edited from).
+    ``options`` are :func:`prepare_run`'s keyword arguments.
+    """
+    if not code or not code.strip():
+        raise UsageError("the code is empty", suggestion="give a function def answer(spark, tables): ...")
+    return prepare_run(question, tables, files, with_model=False, **options).execute_code(code, rerun_of)

@@ -54,6 +54,27 @@ class NotFoundError(AskSparkError):
     code = "not_found"
 
 
+class UnauthorizedError(AskSparkError):
+    """The HTTP API needs a bearer token and none or a wrong one was given."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class TooLargeError(AskSparkError):
+    """A request body or an uploaded file is larger than its limit."""
+
+    status = 413
+    code = "too_large"
+
+
+class BusyError(AskSparkError):
+    """The HTTP server's run queue is full; ``details["retry_after"]`` says when to try again."""
+
+    status = 429
+    code = "busy"
+
+
 class MissingExtraError(UsageError):
     """An optional part is selected but its Python packages are not installed."""
 

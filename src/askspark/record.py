@@ -87,7 +87,7 @@ class Attempt(BaseModel):
 class Answer(BaseModel):
     """The whole answer document of one run."""
 
-    status: Literal["succeeded", "failed", "running"]
+    status: Literal["succeeded", "failed", "running", "queued"]
     run_id: str
     question: str
     engine: str
@@ -102,6 +102,7 @@ class Answer(BaseModel):
     created_at: datetime
     seconds: float = 0.0
     notices: list[str] = Field(default_factory=list)
+    rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)
 
     @property
     def succeeded(self) -> bool:

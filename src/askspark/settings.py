@@ -80,6 +80,26 @@ class Settings(BaseSettings):
         "other (on 2 cores, 2 threads ran 5-15x slower than 1 whenever Spark was busy).",
     )
     model_context: int = Field(4096, ge=1024, description="Context window (tokens) of the embedded model.")
+    api_token: str | None = Field(
+        None,
+        description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "
+        "refuses to bind beyond 127.0.0.1 without one.",
+    )
+    max_request_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest HTTP request body accepted, uploads excepted (413 beyond)."
+    )
+    max_upload_bytes: int = Field(
+        100_000_000, ge=1024, description="Largest file accepted by the HTTP upload endpoint (413 beyond)."
+    )
+    max_concurrent_runs: int = Field(
+        2, ge=1, le=64, description="Questions the HTTP server runs at once; more wait in the queue."
+    )
+    max_queued_runs: int = Field(
+        32,
+        ge=0,
+        description="Questions waiting for a free slot in the HTTP server; beyond that it answers 429 "
+        "with Retry-After.",
+    )
 
     @property
     def warehouse(self) -> Path:

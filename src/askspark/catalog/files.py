@@ -515,3 +515,25 @@ _READERS: dict[str, Callable[[Path, list[Path], dict[str, str]], _Scan]] = {
     "parquet": _read_parquet,
     "json": _read_json,
 }
+
+
+# --- previews ------------------------------------------------------------------------------------
+
+
+def preview(info: TableInfo, limit: int = 20) -> pa.Table:
+    """The first ``limit`` rows of a table's data (of its first file for CSV and JSON), read as data.
+
+    For browsing: pyarrow parses the files in the caller's process; no code of the data's runs.
+    """
+    root = Path(info.location)
+    files = _data_files(root, info.format)
+    try:
+        if info.format == "parquet":
+            return _parquet_dataset(root, files, None).head(limit)
+        if info.format == "csv":
+            table = _read_csv_file(files[0], {"sep": ",", "header": "true", **info.options})
+        else:
+            table = _read_json_array(files[0]) if _starts_with_bracket(files[0]) else _read_ndjson(files[0])
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise _unreadable(root, info.format, exc) from exc
+    return table.slice(0, limit)

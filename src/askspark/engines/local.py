@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,44 @@ def _read_line(proc: subprocess.Popen[bytes], seconds: float) -> str | None:
     return buf.split(b"\n", 1)[0].decode()
 
 
+class _Gate:
+    """Jobs share the server; a restart has it alone: it waits for running jobs and holds new ones back.
+
+    Several jobs run at once when the HTTP API runs questions concurrently; restarting the server
+    under a running job would fail it for no fault of its code.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._jobs = 0
+        self._restarting = False
+
+    @contextlib.contextmanager
+    def job(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._restarting)
+            self._jobs += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._jobs -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._restarting)
+            self._restarting = True
+            self._cond.wait_for(lambda: self._jobs == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._restarting = False
+                self._cond.notify_all()
+
+
 class LocalEngine:
     """Runs jobs on the locally owned (or shared) Spark Connect server, each in a sandboxed worker."""
 
@@ -181,6 +220,7 @@ class LocalEngine:
         self.owned = shared is None
         self.state = shared or start_server(settings, readable)
         self._lock = threading.Lock()
+        self._gate = _Gate()
         self._spare: Worker | None = None
         self._control: Any = None
         self._scrub: threading.Thread | None = None
@@ -226,16 +266,6 @@ class LocalEngine:
             worker.wait_ready(WORKER_START_SECONDS)
         return worker
 
-    def _ready_worker(self, job: Job) -> Worker:
-        """A ready worker; when none can start, the server is suspect: restart it (if owned) and retry once."""
-        try:
-            return self._take_worker(job.limits.memory_mb)
-        except EngineUnavailableError:
-            if not self.owned:
-                raise
-            self.restart(self.state.readable)
-            return self._take_worker(job.limits.memory_mb)
-
     def probe(self) -> bool:
         """Whether the server still runs Spark jobs (its JVM may live on after its SparkContext died)."""
         done = threading.Event()
@@ -257,13 +287,21 @@ class LocalEngine:
                 f"the shared Spark server at {self.state.url} is not answering",
                 suggestion="restart it with 'askspark engine start', or stop it with 'askspark engine stop'",
             )
-        self.restart(self.state.readable)
+        self.restart(unless=lambda: healthy(self.state))
 
-    def restart(self, readable: list[str]) -> None:
-        """Replace the owned server (a fresh JVM, or one allowed to read more directories)."""
-        self._release()
-        stop_server(self.state)
-        self.state = start_server(self.settings, [Path(d) for d in readable])
+    def restart(self, readable: Iterable[str] = (), unless: Callable[[], bool] | None = None) -> None:
+        """Replace the owned server (a fresh JVM, or one allowed to read more directories as well).
+
+        Waits until no job runs. ``unless`` is checked once the server is ours alone: a concurrent
+        job may have restarted it already.
+        """
+        with self._gate.alone():
+            if unless is not None and unless():
+                return
+            dirs = sorted(set(self.state.readable) | set(readable))
+            self._release()
+            stop_server(self.state)
+            self.state = start_server(self.settings, [Path(d) for d in dirs])
 
     def ensure_readable(self, job: Job) -> None:
         """Make sure the server may read every table of the job: restart an owned one that may not."""
@@ -276,19 +314,37 @@ class LocalEngine:
                 suggestion="restart it (askspark engine stop; askspark engine start) after registering the data",
             )
         dirs = {str(d) for d in data_dirs([t for t in job.tables if t.location in unseen])}
-        self.restart(sorted(set(self.state.readable) | dirs))
+        self.restart(dirs, unless=lambda: all(can_read(self.state, t.location) for t in job.tables))
 
     def run(self, job: Job) -> Execution:
+        """Run one job; safe to call from several threads at once (each job gets its own worker)."""
         try:
-            self._wait_scrub()
-            self.ensure_server()
-            if self._suspect and self.owned and not self.probe():
-                self.restart(self.state.readable)
-            self._suspect = False
-            self.ensure_readable(job)
-            worker = self._ready_worker(job)
+            self._prepare(job)
+            try:
+                return self._run_shared(job)
+            except EngineUnavailableError:
+                if not self.owned:
+                    raise
+                self.restart()  # no worker could start: the owned server is suspect; restart it, once
+                return self._run_shared(job)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
+
+    def _prepare(self, job: Job) -> None:
+        """A healthy server that may read the job's tables (restarting an owned one when needed)."""
+        self._wait_scrub()
+        self.ensure_server()
+        if self._suspect and self.owned and not self.probe():
+            self.restart()
+        self._suspect = False
+        self.ensure_readable(job)
+
+    def _run_shared(self, job: Job) -> Execution:
+        with self._gate.job():
+            worker = self._take_worker(job.limits.memory_mb)
+            return self._execute(worker, job)
+
+    def _execute(self, worker: Worker, job: Job) -> Execution:
         try:
             execution = self._run_in(worker, job)
             self._suspect = execution.error is not None and execution.error.kind in SUSPECT_KINDS

@@ -365,6 +365,29 @@ def engine_status() -> None:
 
 
 @app.command()
+@handles_errors(lambda kw: False)
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; beyond loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[
+        str | None, typer.Option(help="API bearer token (default: ASKSPARK_API_TOKEN).", envvar=None)
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/v1, OpenAPI at /openapi.json) and the web UI (/)."""
+    try:
+        from askspark.interfaces.http.app import serve as run_server
+    except ImportError as exc:
+        from askspark.errors import missing_extra
+
+        raise missing_extra("askspark serve", "server", exc.name or "fastapi") from None
+    settings = get_settings(api_token=token)
+    out.print(f"askspark serving on http://{host}:{port}/ (API under /v1)", highlight=False)
+    run_server(settings, host, port)
+
+
+@app.command()
 @handles_errors()
 def setup(
     skip_model: Annotated[bool, typer.Option(help="Do not install the embedded model.")] = False,

@@ -28,6 +28,7 @@ from askspark.validate import validate_static
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8)
 
 Listener = Callable[[str, dict[str, object]], None]
+USER_CODE = "user-code"  # the model id of a run whose code a person wrote or edited
 
 
 def temperature_for(number: int) -> float:
@@ -58,7 +59,7 @@ class Run:
         question: str,
         tables: list[TableInfo],
         *,
-        llm: LLM,
+        llm: LLM | None,
         engine: Engine,
         store: RunStore,
         settings: Settings,
@@ -75,7 +76,7 @@ class Run:
             run_id=run_id or new_run_id(),
             question=question,
             engine=engine.id,
-            model=llm.id,
+            model=llm.id if llm is not None else USER_CODE,
             tables=[t.full_name for t in tables],
             created_at=datetime.now(UTC),
         )
@@ -100,6 +101,21 @@ class Run:
             reason = stop_reason(self.answer.attempts, self.settings)
         return self.finish(reason, time.perf_counter() - start)
 
+    def execute_code(self, code: str, rerun_of: str | None = None) -> Answer:
+        """Run code a person wrote or edited, without the model: one attempt through the same static
+        validation, dry run and sandbox as the model's code (it is just as untrusted)."""
+        start = time.perf_counter()
+        self.answer.rerun_of = rerun_of
+        self.store.save(self.answer)
+        attempt = Attempt(number=1, code=code, stage="validate")
+        self.listener("stage", {"attempt": 1, "stage": "validate"})
+        self.check_and_run(attempt)
+        attempt.seconds = time.perf_counter() - start
+        self.answer.attempts.append(attempt)
+        self.listener("attempt", attempt.model_dump(mode="json"))
+        reason = None if attempt.error is None else "edited code failed; edit it and run it again"
+        return self.finish(reason, time.perf_counter() - start)
+
     def finish(self, reason: str | None, seconds: float) -> Answer:
         last = self.answer.attempts[-1]
         self.answer.status = "succeeded" if last.error is None else "failed"
@@ -118,16 +134,24 @@ class Run:
         start = time.perf_counter()
         try:
             self.generate(attempt)
-            if attempt.error is None:
-                self.validate(attempt)
-            if attempt.error is None:
-                self.run_on_engine(attempt)
-        except AskSparkError as exc:  # a provider or engine that is down: recorded, never raised out
-            attempt.error = Failure(kind=_kind_of(exc), message=exc.message, suggestion=exc.suggestion)
+        except AskSparkError as exc:  # a provider that is down: recorded, never raised out
+            attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
+        if attempt.error is None:
+            self.check_and_run(attempt)
         attempt.seconds = time.perf_counter() - start
         return attempt
 
+    def check_and_run(self, attempt: Attempt) -> None:
+        """Validate the attempt's code, then dry-run and execute it on the engine; failures are recorded."""
+        try:
+            self.validate(attempt)
+            if attempt.error is None:
+                self.run_on_engine(attempt)
+        except AskSparkError as exc:  # an engine that is down: recorded, never raised out
+            attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
+
     def generate(self, attempt: Attempt) -> None:
+        assert self.llm is not None, "a run without a model only executes given code"
         messages = build_messages(
             self.question,
             self.named,
@@ -202,7 +226,7 @@ def _merge(failures: list[Failure]) -> Failure:
     return first.model_copy(update={"message": f"{first.message} (also: {others})"})
 
 
-def _kind_of(exc: AskSparkError) -> ErrorKind:
+def kind_of(exc: AskSparkError) -> ErrorKind:
     if exc.code == "provider" or exc.code == "model_not_installed":
         return ErrorKind.PROVIDER
     if exc.code in {"engine_unavailable", "sandbox_unavailable"}:

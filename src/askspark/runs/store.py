@@ -2,14 +2,17 @@
 
 A run is saved when it starts and again after each attempt, so a crash mid-run still leaves its
 question, selection and finished attempts on disk. The whole answer document is stored as JSON next to
-a few indexed columns for listing.
+a few indexed columns for listing. A run accepted by the HTTP API is saved as ``queued`` together with
+its request, so a server that stops before (or while) running it can run it again when it restarts.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 from askspark.errors import NotFoundError
 from askspark.record import Answer
@@ -29,7 +32,12 @@ CREATE TABLE IF NOT EXISTS runs (
     document TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    request TEXT NOT NULL
+);
 """
+UNFINISHED = ("queued", "running")
 
 
 class RunStore:
@@ -43,8 +51,8 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
 
-    def save(self, answer: Answer) -> None:
-        """Insert or update a run's record."""
+    def save(self, answer: Answer, request: dict[str, Any] | None = None) -> None:
+        """Insert or update a run's record (and the request to run it again, when given)."""
         location = answer.result.location if answer.result else None
         row = (
             answer.run_id,
@@ -61,6 +69,24 @@ class RunStore:
         )
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+            if request is not None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO requests VALUES (?, ?)", (answer.run_id, json.dumps(request))
+                )
+
+    def request(self, run_id: str) -> dict[str, Any] | None:
+        """The request a queued run was accepted with (None for runs started otherwise)."""
+        with self._lock:
+            row = self._db.execute("SELECT request FROM requests WHERE id = ?", (run_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def unfinished(self) -> list[Answer]:
+        """Runs left queued or running (e.g. by a server that stopped), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT document FROM runs WHERE status IN (?, ?) ORDER BY created_at", UNFINISHED
+            ).fetchall()
+        return [Answer.model_validate_json(r[0]) for r in rows]
 
     def get(self, run_id: str) -> Answer:
         with self._lock:

@@ -1,0 +1,279 @@
+"""The HTTP server's run queue: a bounded number of runs at once, a bounded number waiting, none lost.
+
+A run is saved as ``queued`` in the run store, with the request that produced it, before the server
+answers that it was accepted. When a server starts it runs again every run a stopped server left
+``queued`` or ``running``. Each run's progress events are kept in memory for server-sent events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import queue
+import statistics
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from askspark.api import prepare_run, select_tables, store_for
+from askspark.engines.base import ENGINES
+from askspark.errors import AskSparkError, BusyError, UsageError, unknown_name
+from askspark.interfaces.http.schemas import RunRequest
+from askspark.llm.base import PROVIDERS
+from askspark.record import Answer, ErrorKind, Failure
+from askspark.runs.loop import USER_CODE, kind_of, new_run_id
+from askspark.settings import Settings
+
+KEEP_EVENTS = 500  # finished runs whose events stay in memory (older ones answer from the store)
+Event = tuple[str, dict[str, Any]]
+
+
+class EventLog:
+    """A run's events, appended by its thread and read by any number of event streams."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.events: list[Event] = []
+        self.closed = False
+
+    def add(self, event: str, data: dict[str, Any]) -> None:
+        with self._cond:
+            self.events.append((event, data))
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def wait(self, index: int, timeout: float) -> tuple[list[Event], bool]:
+        """Events from ``index`` on (waiting up to ``timeout`` for one), and whether the log is closed."""
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.events) > index or self.closed, timeout)
+            return self.events[index:], self.closed
+
+
+class Ticket:
+    """An accepted run: its request, its events and, once done, its answer."""
+
+    def __init__(self, run_id: str, request: RunRequest, created_at: datetime, notices: list[str]) -> None:
+        self.run_id, self.request, self.created_at, self.notices = run_id, request, created_at, notices
+        self.events = EventLog()
+        self.done: Future[Answer] = Future()
+
+
+class Runner:
+    """Runs accepted questions on ``max_concurrent_runs`` threads, ``max_queued_runs`` waiting at most."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = store_for(settings)
+        self._queue: queue.Queue[Ticket | None] = queue.Queue()
+        self._tickets: OrderedDict[str, Ticket] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending = 0  # accepted and not finished: queued or running
+        self._seconds: list[float] = []  # recent run times, for Retry-After
+        self._threads: list[threading.Thread] = []
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> list[str]:
+        """Start the run threads; re-queue runs a stopped server left unfinished (their ids)."""
+        requeued = self.recover()
+        for i in range(self.settings.max_concurrent_runs):
+            thread = threading.Thread(target=self._work, name=f"askspark-run-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return requeued
+
+    def stop(self) -> None:
+        """Let the threads end after their current run; runs still queued stay queued in the store."""
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def recover(self) -> list[str]:
+        """Queue again the runs a stopped server accepted and did not finish (oldest first)."""
+        ids = []
+        for answer in self.store.unfinished():
+            saved = self.store.request(answer.run_id)
+            if saved is None or _alive(saved.get("server_pid")):
+                continue  # not ours (a CLI run in progress) or its server still runs
+            note = "re-queued after the server stopped" + (
+                " while running it; earlier attempts were discarded" if answer.status == "running" else ""
+            )
+            request = RunRequest.model_validate(saved["run"])
+            with self._lock:
+                self._enqueue(Ticket(answer.run_id, request, answer.created_at, [*answer.notices, note]))
+            ids.append(answer.run_id)
+        return ids
+
+    # --- accepting -------------------------------------------------------------------------------
+
+    def submit(self, request: RunRequest) -> Ticket:
+        """Check the request, record it as queued and queue it; BusyError (429) when the queue is full."""
+        self.check(request)
+        with self._lock:
+            if self._pending >= self.settings.max_concurrent_runs + self.settings.max_queued_runs:
+                raise BusyError(
+                    f"the server is busy: {self._pending} runs are queued or running",
+                    suggestion="try again after the number of seconds in Retry-After",
+                    retry_after=self._retry_after(),
+                )
+            ticket = Ticket(new_run_id(), request, datetime.now(UTC), [])
+            self._enqueue(ticket)
+        return ticket
+
+    def _enqueue(self, ticket: Ticket) -> None:
+        request = ticket.request
+        queued = Answer(
+            status="queued",
+            run_id=ticket.run_id,
+            question=request.question,
+            engine=request.engine or self.settings.engine,
+            model=USER_CODE if request.code is not None else request.model or self.settings.model,
+            tables=request.tables + request.files,
+            created_at=ticket.created_at,
+            notices=ticket.notices,
+            rerun_of=request.rerun_of,
+        )
+        # Saved before the client hears "accepted": a server that stops now still has it to run.
+        self.store.save(queued, {"run": request.model_dump(), "server_pid": os.getpid()})
+        ticket.events.add("queued", {"run_id": ticket.run_id, "status": "queued"})
+        self._tickets[ticket.run_id] = ticket  # the caller holds self._lock
+        self._pending += 1
+        self._queue.put(ticket)
+
+    def check(self, request: RunRequest) -> None:
+        """Reject what cannot run, before accepting: unknown tables, files, engine or model provider."""
+        files = [str(uploaded_path(f, self.settings)) for f in request.files]
+        select_tables(request.tables, files, self.settings)
+        engine = request.engine or self.settings.engine
+        if engine not in ENGINES:
+            raise unknown_name("engine", engine, ENGINES)
+        provider = (request.model or self.settings.model).partition(":")[0]
+        if request.code is None and provider not in PROVIDERS:
+            raise unknown_name("model provider", provider, PROVIDERS)
+
+    def _retry_after(self) -> int:
+        """Seconds until a slot is likely free: the typical run time times the queue's depth."""
+        typical = statistics.median(self._seconds) if self._seconds else 10.0
+        waves = self._pending / self.settings.max_concurrent_runs
+        return max(1, min(600, math.ceil(typical * waves)))
+
+    # --- running ---------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (ticket := self._queue.get()) is not None:
+            try:
+                ticket.done.set_result(self.execute(ticket))
+            except BaseException as exc:  # noqa: BLE001 - recorded and handed to the waiting request
+                self._record_failure(ticket, exc)
+                ticket.done.set_exception(exc)
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    self._forget_old()
+                ticket.events.close()
+
+    def execute(self, ticket: Ticket) -> Answer:
+        request = ticket.request
+        run = prepare_run(
+            request.question,
+            request.tables,
+            [str(uploaded_path(f, self.settings)) for f in request.files],
+            engine=request.engine,
+            model=request.model,
+            max_attempts=request.max_attempts,
+            row_limit=request.row_limit,
+            settings=self.settings,
+            listener=ticket.events.add,
+            run_id=ticket.run_id,
+            with_model=request.code is None,
+        )
+        run.answer.created_at, run.answer.notices = ticket.created_at, ticket.notices + run.answer.notices
+        ticket.events.add("running", {"run_id": ticket.run_id, "status": "running"})
+        if request.code is not None:
+            answer = run.execute_code(request.code, request.rerun_of)
+        else:
+            answer = run.execute()
+        with self._lock:
+            self._seconds = [*self._seconds[-49:], answer.seconds]
+        return answer
+
+    def _record_failure(self, ticket: Ticket, exc: BaseException) -> None:
+        """A run that could not start (engine down, table gone since) is recorded as failed."""
+        with contextlib.suppress(Exception):
+            answer = self.store.get(ticket.run_id)
+            if isinstance(exc, AskSparkError):
+                answer.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
+            else:
+                answer.error = Failure(kind=ErrorKind.RUNTIME, message=f"internal error: {exc!r}")
+            answer.status, answer.stop_reason = "failed", "the run could not start"
+            self.store.save(answer)
+        ticket.events.add("done", {"run_id": ticket.run_id, "status": "failed"})
+
+    def _forget_old(self) -> None:
+        finished = [rid for rid, t in self._tickets.items() if t.done.done()]
+        for run_id in finished[: max(0, len(finished) - KEEP_EVENTS)]:
+            del self._tickets[run_id]
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def ticket(self, run_id: str) -> Ticket | None:
+        with self._lock:
+            return self._tickets.get(run_id)
+
+    def rerun_request(self, run_id: str, code: str, row_limit: int | None) -> RunRequest:
+        """A request to run ``code`` on the tables and files of run ``run_id`` (NotFoundError if none)."""
+        answer = self.store.get(run_id)
+        saved = self.store.request(run_id)
+        if saved is not None:
+            original = RunRequest.model_validate(saved["run"])
+            tables, files = original.tables, original.files
+        else:  # a run started elsewhere (CLI, Python): catalog tables only
+            tables, files = answer.tables, []
+            adhoc = [t for t in tables if t.startswith("files.")]
+            if adhoc:
+                raise UsageError(
+                    f"run {run_id} read files that were not uploaded here ({', '.join(adhoc)})",
+                    suggestion="upload the files and ask again, then edit that run's code",
+                )
+        return RunRequest(
+            question=answer.question,
+            tables=tables,
+            files=files,
+            engine=answer.engine,
+            row_limit=row_limit,
+            code=code,
+            rerun_of=run_id,
+        )
+
+
+def uploaded_path(name: str, settings: Settings) -> Path:
+    """An uploaded file's path; the API reads no file outside the upload area (``HOME/uploads``)."""
+    root = (settings.home / "uploads").resolve()
+    path = Path(name)
+    path = (path if path.is_absolute() else root / path).resolve()
+    if not path.is_relative_to(root) or not path.exists():
+        raise UsageError(
+            f"{name!r} is not an uploaded file",
+            suggestion="upload it with POST /v1/uploads and pass the 'path' it returns",
+            path=name,
+        )
+    return path
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

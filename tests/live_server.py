@@ -1,0 +1,51 @@
+"""A real uvicorn server on 127.0.0.1 (a free port), in a thread of the test process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from askspark.interfaces.http import create_app
+from askspark.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """``create_app(settings)`` served by uvicorn until :meth:`stop`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def script(path: Path, replies: list[str], style: str = "sql") -> str:
+    """A ``scripted:PATH`` model id answering with ``replies`` in order."""
+    path.write_text(json.dumps({"style": style, "replies": replies}))
+    return f"scripted:{path}"
+
+
+def sql(query: str) -> str:
+    return f"```sql\n{query}\n```"
