@@ -68,8 +68,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     return error
 
 
-def upload(client: httpx.Client, name: str, content: bytes, **data: str) -> httpx.Response:
-    return client.post("/v1/uploads", files={"file": (name, content, "text/csv")}, data=data)
+def upload(client: httpx.Client, filename: str, content: bytes, **data: str) -> httpx.Response:
+    return client.post("/v1/uploads", files={"file": (filename, content, "text/csv")}, data=data)
 
 
 def assert_answer_document(body: dict[str, Any]) -> Answer:

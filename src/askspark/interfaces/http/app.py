@@ -95,6 +95,11 @@ def add_error_handlers(app: FastAPI) -> None:
             return error_response(exc.error)
         return error_response(http_status_error(exc.status_code, str(exc.detail), request.url.path))
 
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        error = _StatusError(500, "internal", f"internal error: {type(exc).__name__}", "see the server's log")
+        return error_response(error)
+
+    app.add_exception_handler(Exception, internal_error)
     app.add_exception_handler(AskSparkError, askspark_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)

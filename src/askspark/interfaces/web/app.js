@@ -1,0 +1,313 @@
+// askspark web UI: plain JavaScript, no build step.
+// Everything that comes from data or from the model is put on the page with textContent (never
+// innerHTML), so a cell holding "<img onerror=...>" is shown as those characters and nothing runs.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const selected = new Set();
+let current = null; // the run shown: its answer document
+let stream = null; // the EventSource of the run being followed
+
+// --- helpers --------------------------------------------------------------------------------------
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function token() {
+  return $("token").value.trim();
+}
+
+function withToken(path) {
+  // EventSource and download links cannot send headers: the API accepts ?token= on those two.
+  return token() ? `${path}?token=${encodeURIComponent(token())}` : path;
+}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token()) headers.Authorization = `Bearer ${token()}`;
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (body && body.error) || { message: `HTTP ${response.status}` };
+    throw new Error(error.suggestion ? `${error.message} (${error.suggestion})` : error.message);
+  }
+  return body;
+}
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? String(error.message || error) : "";
+  box.hidden = !error;
+}
+
+function guarded(fn) {
+  return (...args) => fn(...args).then(() => showError(null)).catch(showError);
+}
+
+function cell(value) {
+  if (value === null || value === undefined) return el("td", "NULL", "null");
+  return el("td", typeof value === "object" ? JSON.stringify(value) : value);
+}
+
+function grid(columns, rows) {
+  const table = el("table");
+  const head = el("tr");
+  for (const column of columns) head.appendChild(el("th", column));
+  table.appendChild(el("thead")).appendChild(head);
+  const body = table.appendChild(el("tbody"));
+  for (const row of rows) {
+    const tr = body.appendChild(el("tr"));
+    for (const value of row) tr.appendChild(cell(value));
+  }
+  return table;
+}
+
+// --- catalog --------------------------------------------------------------------------------------
+
+async function loadCatalog() {
+  const { databases } = await api("/v1/catalog/databases");
+  const box = $("databases");
+  box.replaceChildren();
+  for (const db of databases) {
+    const { tables } = await api(`/v1/catalog/databases/${encodeURIComponent(db)}/tables`);
+    const group = box.appendChild(el("div", null, "database"));
+    group.appendChild(el("h3", db));
+    const list = group.appendChild(el("ul", null, "tables"));
+    for (const t of tables) list.appendChild(tableItem(db, t));
+  }
+  updateSelected();
+}
+
+function tableItem(db, t) {
+  const name = `${db}.${t}`;
+  const item = el("li");
+  const box = el("input");
+  box.type = "checkbox";
+  box.checked = selected.has(name);
+  box.dataset.table = name;
+  box.setAttribute("aria-label", `select ${name}`);
+  box.addEventListener("change", () => {
+    box.checked ? selected.add(name) : selected.delete(name);
+    updateSelected();
+  });
+  const link = el("button", t, "link");
+  link.type = "button";
+  link.addEventListener("click", guarded(() => showTable(db, t)));
+  item.append(box, link);
+  return item;
+}
+
+function updateSelected() {
+  $("selected").textContent = selected.size ? [...selected].join(", ") : "none selected";
+}
+
+async function showTable(db, t) {
+  const data = await api(`/v1/catalog/tables/${encodeURIComponent(db)}/${encodeURIComponent(t)}?rows=10`);
+  const info = data.table;
+  $("table-title").textContent = `${info.database}.${info.name} (${info.format}, ${info.row_count ?? "?"} rows)`;
+  $("table-comment").textContent = info.comment || "";
+  const schemaRows = info.columns.map((c) => [c.name, c.type, c.comment || "", c.samples.join(", ")]);
+  $("schema").replaceChildren(grid(["column", "type", "comment", "samples"], schemaRows));
+  $("sample").replaceChildren(grid(data.columns, data.rows));
+  $("table-view").hidden = false;
+}
+
+async function uploadFile(event) {
+  event.preventDefault();
+  const file = $("upload-file").files[0];
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file);
+  $("upload-status").textContent = `uploading ${file.name}…`;
+  const made = await api("/v1/uploads", { method: "POST", body: form });
+  $("upload-status").textContent = `${made.table}: ${made.row_count} rows, ${made.columns.length} columns`;
+  selected.add(made.table);
+  await loadCatalog();
+}
+
+// --- asking and following a run -------------------------------------------------------------------
+
+async function ask(event) {
+  event.preventDefault();
+  const question = $("question").value.trim();
+  const accepted = await api("/v1/runs", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ question, tables: [...selected] }),
+  });
+  follow(accepted.run_id, question);
+}
+
+function follow(runId, question) {
+  if (stream) stream.close();
+  current = null;
+  showRunHeader(runId, "queued", question);
+  $("attempts").replaceChildren();
+  for (const id of ["notices", "result", "downloads"]) $(id).replaceChildren();
+  $("summary").textContent = "";
+  $("truncated").hidden = true;
+  $("code").value = "";
+  stream = new EventSource(withToken(`/v1/runs/${encodeURIComponent(runId)}/events`));
+  stream.addEventListener("running", () => ($("run-status").textContent = "running"));
+  stream.addEventListener("stage", (e) => showStage(JSON.parse(e.data)));
+  stream.addEventListener("attempt", (e) => showAttempt(JSON.parse(e.data)));
+  stream.addEventListener("done", () => {
+    stream.close();
+    stream = null;
+    guarded(() => openRun(runId))();
+    guarded(loadRuns)();
+  });
+  stream.onerror = () => {
+    if (stream && stream.readyState === EventSource.CLOSED) showError(new Error("lost the run's event stream"));
+  };
+}
+
+function showRunHeader(runId, status, question) {
+  $("run").hidden = false;
+  $("run-id").textContent = runId;
+  $("run-status").textContent = status;
+  $("run-status").className = `badge ${status}`;
+  $("run-question").textContent = question || "";
+}
+
+function attemptItem(number) {
+  let item = document.querySelector(`#attempts li[data-number="${Number(number)}"]`);
+  if (!item) {
+    item = el("li");
+    item.dataset.number = String(Number(number));
+    item.appendChild(el("span", `attempt ${number}`, "label"));
+    item.appendChild(el("span", "", "state"));
+    $("attempts").appendChild(item);
+  }
+  return item;
+}
+
+function showStage(data) {
+  attemptItem(data.attempt).querySelector(".state").textContent = `${data.stage}…`;
+}
+
+function showAttempt(attempt) {
+  const item = attemptItem(attempt.number);
+  const ok = attempt.error === null;
+  item.className = ok ? "ok" : "failed";
+  const outcome = ok
+    ? `ok after ${attempt.stage} (${attempt.seconds.toFixed(1)} s)`
+    : `${attempt.error.kind} at ${attempt.stage}: ${attempt.error.message}`;
+  item.querySelector(".state").textContent = outcome;
+  if (attempt.code && !item.querySelector("details")) {
+    const details = item.appendChild(el("details"));
+    details.appendChild(el("summary", "code"));
+    details.appendChild(el("pre", attempt.code, "mono"));
+  }
+}
+
+async function openRun(runId) {
+  const answer = await api(`/v1/runs/${encodeURIComponent(runId)}`);
+  if (answer.status === "queued" || answer.status === "running") {
+    follow(runId, answer.question);
+    return;
+  }
+  showAnswer(answer);
+}
+
+function showAnswer(answer) {
+  current = answer;
+  showRunHeader(answer.run_id, answer.status, answer.question);
+  $("attempts").replaceChildren();
+  for (const attempt of answer.attempts) showAttempt(attempt);
+  const notices = answer.notices.slice();
+  if (answer.rerun_of) notices.push(`edited code from run ${answer.rerun_of} (no model asked)`);
+  $("notices").replaceChildren(...notices.map((n) => el("li", n)));
+  $("code").value = answer.code || "";
+  $("summary").textContent = answer.summary || (answer.error ? answer.error.message : "");
+  showResult(answer);
+}
+
+function showResult(answer) {
+  const result = answer.result;
+  $("result").replaceChildren();
+  $("downloads").replaceChildren();
+  $("truncated").hidden = true;
+  if (!result) return;
+  $("result").appendChild(grid(result.columns.map((c) => `${c.name} (${c.type})`), result.rows));
+  if (result.truncated) {
+    $("truncated").textContent =
+      `Truncated: showing the first ${result.rows.length} rows; the full result has more. Download it below.`;
+    $("truncated").hidden = false;
+  }
+  if (result.location) {
+    const base = `/v1/runs/${encodeURIComponent(answer.run_id)}`;
+    for (const fmt of ["csv", "parquet"]) {
+      const link = el("a", `full result (${fmt.toUpperCase()})`);
+      link.href = withToken(`${base}/result.${fmt}`);
+      link.setAttribute("download", `${answer.run_id}.${fmt}`);
+      $("downloads").appendChild(link);
+    }
+  }
+}
+
+async function rerun() {
+  if (!current) throw new Error("open a finished run first");
+  const accepted = await api(`/v1/runs/${encodeURIComponent(current.run_id)}/rerun`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ code: $("code").value }),
+  });
+  follow(accepted.run_id, current.question);
+}
+
+async function copyCode() {
+  const code = $("code");
+  try {
+    await navigator.clipboard.writeText(code.value);
+  } catch {
+    code.select();
+    document.execCommand("copy");
+  }
+  $("code-status").textContent = "copied";
+  setTimeout(() => ($("code-status").textContent = ""), 1500);
+}
+
+// --- history --------------------------------------------------------------------------------------
+
+async function loadRuns() {
+  const runs = await api("/v1/runs?limit=30");
+  $("runs").replaceChildren(
+    ...runs.map((run) => {
+      const item = el("li");
+      const button = el("button", null, "link");
+      button.type = "button";
+      button.append(el("span", run.status, `badge ${run.status}`), el("span", ` ${run.question}`));
+      button.title = `${run.run_id}: ${run.tables.join(", ")}`;
+      button.addEventListener("click", guarded(() => openRun(run.run_id)));
+      item.appendChild(button);
+      return item;
+    }),
+  );
+}
+
+// --- start ----------------------------------------------------------------------------------------
+
+function start() {
+  $("token").value = sessionStorage.getItem("askspark-token") || "";
+  $("token").addEventListener("change", () => {
+    sessionStorage.setItem("askspark-token", token());
+    guarded(refresh)();
+  });
+  $("upload-form").addEventListener("submit", guarded(uploadFile));
+  $("ask-form").addEventListener("submit", guarded(ask));
+  $("rerun").addEventListener("click", guarded(rerun));
+  $("copy").addEventListener("click", guarded(copyCode));
+  guarded(refresh)();
+}
+
+async function refresh() {
+  await loadCatalog();
+  await loadRuns();
+}
+
+start();
