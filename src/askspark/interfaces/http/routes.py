@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
 from askspark.catalog.local import LocalCatalog
 from askspark.errors import NotFoundError, TooLargeError, UsageError
@@ -57,7 +58,8 @@ def _settings(request: Request) -> Settings:
 @router.post("/ask", summary="Ask a question and wait for the answer document")
 async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
     """The same document as ``askspark ask --json``. The run is queued like any other (429 when full)."""
-    ticket = _runner(request).submit(body.to_run())
+    # submit() checks the selection (catalog, file schemas): blocking work, kept off the event loop
+    ticket = await run_in_threadpool(_runner(request).submit, body.to_run())
     answer = await asyncio.wrap_future(ticket.done)
     return answer.to_json()
 

@@ -1,0 +1,93 @@
+"""The web UI in real headless Chromium (Debian's chromium, driven by Playwright), on a real server."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from askspark.settings import Settings
+from live_server import LiveServer, script, sql
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).parent.parent / "docs" / "images" / "web-ui.png"
+HOSTILE = "<img src=x onerror=alert(1)>"
+PEOPLE_CSV = f"name,note,amount\nAda,{HOSTILE},30\nGrace,**bold** text,20\nLinus,plain,10\n"
+
+
+@pytest.fixture(scope="module")
+def ui_server(
+    settings: Settings, engine: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """No token (loopback); a 2-row limit so the result is truncated; a model that needs two attempts."""
+    model = script(
+        tmp_path_factory.mktemp("ui") / "ui.json",
+        [
+            sql("SELECT name, notes FROM people"),  # wrong column: the repair loop shows two attempts
+            sql("SELECT name, note, amount FROM people ORDER BY amount DESC"),
+        ],
+    )
+    server = LiveServer(settings.model_copy(update={"model": model, "row_limit": 2}))
+    yield server
+    server.stop()
+
+
+def test_upload_ask_watch_edit_rerun(ui_server: LiveServer, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: bash scripts/setup.sh --dev installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    csv = tmp_path / "people.csv"
+    csv.write_text(PEOPLE_CSV)
+    dialogs: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(ui_server.url)
+        expect(page.locator("#databases")).to_contain_text("northwind")
+
+        page.set_input_files("#upload-file", str(csv))
+        page.click("#upload-form button")
+        expect(page.locator("#upload-status")).to_contain_text("uploads.people: 3 rows")
+        expect(page.locator("#selected")).to_have_text("uploads.people")
+        page.get_by_role("button", name="people", exact=True).click()
+        expect(page.locator("#sample td", has_text=HOSTILE)).to_have_count(1)
+
+        page.fill("#question", "Who has the largest amounts, with their notes?")
+        page.click("#ask-button")
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+        attempts = page.locator("#attempts > li")
+        expect(attempts).to_have_count(2)
+        expect(attempts.nth(0)).to_contain_text("unresolved_column")
+        expect(attempts.nth(1)).to_contain_text("ok after execute")
+        expect(page.locator("#result td", has_text=HOSTILE)).to_have_count(1)  # shown as text
+        expect(page.locator("#truncated")).to_be_visible()
+        expect(page.locator("#downloads a")).to_have_count(2)
+        first_run = page.locator("#run-id").text_content()
+
+        code = page.locator("#code").input_value()
+        assert "ORDER BY amount DESC" in code
+        page.fill("#code", code.replace("ORDER BY amount DESC", "WHERE amount < 25 ORDER BY amount"))
+        page.click("#rerun")
+        expect(page.locator("#run-id")).not_to_have_text(first_run or "")
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+        expect(page.locator("#notices")).to_contain_text(f"edited code from run {first_run}")
+        rows = page.locator("#result tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0)).to_contain_text("Linus")
+        expect(page.locator("#runs li")).not_to_have_count(0)
+
+        # Back to the first run to picture the whole flow: two attempts, a truncated hostile-looking result.
+        page.locator(f'#runs button[title^="{first_run}"]').click()
+        expect(page.locator("#run-id")).to_have_text(first_run or "")
+        expect(page.locator("#result td", has_text=HOSTILE)).to_have_count(1)
+        assert page.locator("#result img, #sample img").count() == 0
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        browser.close()
+    assert dialogs == []  # nothing from the data ran
