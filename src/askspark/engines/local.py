@@ -221,6 +221,7 @@ class LocalEngine:
         self.state = shared or start_server(settings, readable)
         self._lock = threading.Lock()
         self._gate = _Gate()
+        self._control_lock = threading.Lock()
         self._spare: Worker | None = None
         self._control: Any = None
         self._scrub: threading.Thread | None = None
@@ -382,9 +383,10 @@ class LocalEngine:
 
     def control(self) -> Any:
         """The engine's own Spark session (trusted code only), over the same socket as the workers."""
-        if self._control is None:
-            self._control = connect(self.state.socket_path, str(uuid.uuid4()))
-        return self._control
+        with self._control_lock:  # scrubs after concurrent jobs must not open two
+            if self._control is None:
+                self._control = connect(self.state.socket_path, str(uuid.uuid4()))
+            return self._control
 
     def scrub_catalog(self) -> None:
         """Drop catalog objects a run left behind: they are shared across sessions, runs must not be.
