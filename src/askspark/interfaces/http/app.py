@@ -8,6 +8,7 @@ Content-Security-Policy: the web UI runs only its own script and renders data as
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.requeued = runner.start()
         yield
-        runner.stop()
+        await asyncio.to_thread(runner.stop)
 
     runner = Runner(settings)
     app = FastAPI(

@@ -13,6 +13,7 @@ import os
 import queue
 import statistics
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -78,6 +79,7 @@ class Runner:
         self._pending = 0  # accepted and not finished: queued or running
         self._seconds: list[float] = []  # recent run times, for Retry-After
         self._threads: list[threading.Thread] = []
+        self._stopping = False
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -90,10 +92,17 @@ class Runner:
             self._threads.append(thread)
         return requeued
 
-    def stop(self) -> None:
-        """Let the threads end after their current run; runs still queued stay queued in the store."""
+    def stop(self, wait: float = 120.0) -> None:
+        """Start nothing new; wait up to ``wait`` seconds for running runs (the engine is still up).
+
+        Runs still queued stay ``queued`` in the store: the next server runs them.
+        """
+        self._stopping = True
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def recover(self) -> list[str]:
         """Queue again the runs a stopped server accepted and did not finish (oldest first)."""
@@ -168,6 +177,8 @@ class Runner:
 
     def _work(self) -> None:
         while (ticket := self._queue.get()) is not None:
+            if self._stopping:
+                continue  # left queued in the store for the next server
             try:
                 ticket.done.set_result(self.execute(ticket))
             except BaseException as exc:  # noqa: BLE001 - recorded and handed to the waiting request
