@@ -373,3 +373,17 @@ def test_accepted_runs_survive_a_restart(settings: Settings, engine: Any, tmp_pa
         if first.poll() is None:
             first.kill()
         state_file(settings).unlink(missing_ok=True)
+
+
+def test_run_code_from_python_without_a_model(settings: Settings, engine: object) -> None:
+    """The path behind re-runs: given code, one attempt, validation + dry run + sandbox, recorded."""
+    from askspark import api
+    from askspark.errors import UsageError
+
+    code = 'def answer(spark, tables):\n    return spark.sql("SELECT COUNT(*) AS n FROM nasdaq")\n'
+    answer = api.run_code(code, "How many rows?", ["northwind.nasdaq"], settings=settings, rerun_of="r0")
+    assert answer.status == "succeeded" and answer.model == "user-code" and answer.rerun_of == "r0"
+    assert answer.result.rows == [[3132]] and len(answer.attempts) == 1  # type: ignore[union-attr]
+    assert api.store_for(settings).get(answer.run_id).status == "succeeded"
+    with pytest.raises(UsageError, match="code is empty"):
+        api.run_code("  ", "q", ["northwind.nasdaq"], settings=settings)

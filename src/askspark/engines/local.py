@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import selectors
 import shutil
 import signal
@@ -32,6 +33,7 @@ from askspark.engines.server import (
     healthy,
     load_state,
     outbox_root,
+    pid_alive,
     start_server,
     stop_server,
 )
@@ -56,7 +58,8 @@ class Worker:
         self.session_id = str(uuid.uuid4())
         self.server = state.socket_dir  # the server this worker is connected to
         self.memory_mb = memory_mb or settings.worker_memory_mb
-        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=outbox_root(settings)))
+        # The pid in the name tells other processes sharing the server whose directory this is.
+        self.outbox = Path(tempfile.mkdtemp(prefix=f"w{os.getpid()}-", dir=outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
             writable=[self.outbox],
@@ -369,7 +372,7 @@ class LocalEngine:
             keep = {w.outbox for w in self._live}
             for entry in outbox_root(self.settings).iterdir():
                 owner = entry.with_suffix("") if entry.suffix == ".log" else entry
-                if owner in keep:
+                if owner in keep or _another_process(owner.name):
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
@@ -482,6 +485,13 @@ class LocalEngine:
         self._release()
         if self.owned:
             stop_server(self.state)
+
+
+def _another_process(name: str) -> bool:
+    """Whether ``name`` is a worker directory of another live process sharing this server (e.g. an
+    HTTP server and a CLI command joined to 'askspark engine start'): that process sweeps its own."""
+    match = re.match(r"w(\d+)-", name)
+    return match is not None and int(match.group(1)) != os.getpid() and pid_alive(int(match.group(1)))
 
 
 def _keep_result(outbox: Path, output_dir: Path) -> str:
