@@ -201,8 +201,8 @@ def test_load_suite_errors_and_selection(tmp_path: Path) -> None:
     assert [q.id for q in select(questions, ids=["b"])] == ["b"]
     with pytest.raises(UsageError, match="unknown question ids"):
         select(questions, ids=["zzz"])
-    path.write_text(json.dumps(good | {"reference": "x"}))
-    with pytest.raises(UsageError, match="exactly one"):
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "expected"}))
+    with pytest.raises(UsageError, match="or both"):
         load_suite(path)
     path.write_text(json.dumps(good) + "\n" + json.dumps(good))
     with pytest.raises(UsageError, match="duplicate"):

@@ -68,7 +68,9 @@ ABS_TOLERANCE = 1e-9
 MIN_ROUNDED_DECIMALS = 2
 EVAL_ROW_LIMIT = 5000
 """Rows kept of each answer and reference: suite results are far smaller, so nothing is cut off."""
-STAGES = ("generate", "validate", "dry_run", "execute")
+STAGES = ("catalog", "prompt", "generate", "validate", "dry_run", "execute", "result_write")
+"""Stages timed per question. ``execute`` includes ``result_write`` (the full result written as Parquet
+and moved to the run's directory); the run's ``catalog`` step happens once, not per attempt."""
 _BEFORE_EXECUTION = {
     ErrorKind.NO_CODE, ErrorKind.SYNTAX, ErrorKind.POLICY, ErrorKind.CONTRACT,
     ErrorKind.UNRESOLVED_COLUMN, ErrorKind.UNRESOLVED_TABLE, ErrorKind.TYPE_MISMATCH,
@@ -391,8 +393,15 @@ def failure_kind(answer: Answer, max_attempts: int) -> str:
 
 
 def stage_seconds(answer: Answer) -> dict[str, float]:
-    """Seconds per stage, summed over the attempts."""
-    return {stage: round(sum(a.timings.get(stage, 0.0) for a in answer.attempts), 3) for stage in STAGES}
+    """Seconds per stage, summed over the attempts (see ``STAGES``)."""
+
+    def total(*keys: str) -> float:
+        return round(sum(a.timings.get(k, 0.0) for a in answer.attempts for k in keys), 3)
+
+    seconds = {stage: total(stage) for stage in STAGES}
+    seconds["catalog"] = round(answer.timings.get("catalog", 0.0), 3)
+    seconds["result_write"] = total("write", "keep_result")
+    return seconds
 
 
 def score(question: Question, answer: Answer, expected: ExpectedResult, max_attempts: int) -> QuestionResult:
