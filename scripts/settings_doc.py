@@ -34,9 +34,7 @@ def main() -> None:
     for name, field in Settings.model_fields.items():
         default = FACTORY_DEFAULTS[name] if field.default_factory else f"`{field.default}`"
         rows.append(f"| `ASKSPARK_{name.upper()}` | {default} | {field.description} |")
-    Path(__file__).parent.parent.joinpath("docs", "settings.md").write_text(
-        HEAD + "\n".join(rows) + "\n" + TAIL
-    )
+    Path(__file__).parent.parent.joinpath("docs", "settings.md").write_text(HEAD + "\n".join(rows) + "\n" + TAIL)
 
 
 if __name__ == "__main__":
