@@ -85,3 +85,19 @@ def test_reference_answers_reproduce_duckdbs_through_askspark(settings: Settings
     report = EvalRun(settings=settings, model="reference", engine="local").run(questions, suite=str(SUITE))
     failed = [(r.id, r.reason, r.last_error) for r in report.results if not r.correct]
     assert report.summary.correct == len(SUBSET), failed
+
+
+def test_eval_refuses_tpch_data_of_another_scale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from askspark.evals.cli import eval_command
+
+    home = tmp_path / "home"
+    generate_tpch(Settings(home=home), 0.01)
+    monkeypatch.setenv("ASKSPARK_HOME", str(home))
+    app = typer.Typer()
+    app.command()(eval_command)
+    result = CliRunner().invoke(app, [str(SUITE), "--model", "reference", "--id", "q06"])
+    assert result.exit_code == 2
+    assert "scale factor 0.01" in result.output and "askspark catalog tpch --scale 0.1" in result.output
