@@ -248,6 +248,9 @@ def test_reference_model_scores_everything_through_the_real_engine(settings: obj
     assert summary.execution_accuracy == 1.0, [r.model_dump() for r in report.results if not r.correct]
     assert summary.first_attempt_accuracy == 1.0 and summary.failures == {}
     assert all(r.stage_seconds["execute"] > 0 for r in report.results)
+    # The run's own steps are timed too: catalog, prompt and writing the result (see Answer.timings).
+    assert all(r.stage_seconds["catalog"] > 0 and r.stage_seconds["result_write"] > 0 for r in report.results)
+    assert summary.attempts_used == {1: 3}
     assert "execution accuracy | 3/3" in to_markdown(report)
 
 
