@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import os
 import resource
 import tempfile
@@ -148,6 +149,7 @@ def main() -> None:
     sampler.join()
     sampler.sample()
     api.close_all()
+    shutil.rmtree(settings.home, ignore_errors=True)  # a temporary home: data and results
     assert answer.succeeded and answer.result is not None, answer.error
     result = answer.result
     rows, size = parquet_rows(result.location or "")

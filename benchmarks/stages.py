@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -107,6 +108,7 @@ def main() -> None:
             else:
                 samples[name].append(times)
     api.close_all()
+    shutil.rmtree(settings.home, ignore_errors=True)  # a temporary home: data and results
     medians = {n: {k: statistics.median(s[k] for s in runs) for k in runs[0]} for n, runs in samples.items()}
     names = list(questions)
     header = " | ".join(f"{n} median ms | share" for n in names)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -115,6 +116,7 @@ def measure(runs: int, ids: list[str]) -> dict[str, Any]:
             print(f"round {round_ + 1}/{runs} {q.id} done", flush=True)
     plain.stop()
     api.close_all()
+    shutil.rmtree(settings.home, ignore_errors=True)  # a temporary home: data and results
     return times
 
 
