@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import os
 import resource
+import shutil
 import tempfile
 import threading
 import time
