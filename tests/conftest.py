@@ -23,9 +23,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def settings(home: Path) -> Settings:
     from askspark.catalog.sample import generate_northwind
+    from askspark.catalog.tpch import generate_tpch
 
     s = Settings(home=home, timeout_seconds=60)
     generate_northwind(s)
+    # TPC-H SF 0.1 (~3 s, 30 MB) before the engine starts: registering it later restarts the server.
+    generate_tpch(s, 0.1)
     return s
 
 

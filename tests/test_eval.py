@@ -164,6 +164,26 @@ def test_score_records_attempts_stages_tokens_and_first_attempt() -> None:
     assert not wrong.correct and wrong.failure_kind == "wrong_result"
 
 
+def test_summary_counts_attempts_stages_and_tokens() -> None:
+    from askspark.evals.run import ExpectedResult, summarize
+    from askspark.evals.suite import Question
+
+    question = Question(id="q1", question="?", tables=["db.t"], reference="x")
+    expected = ExpectedResult(columns=["c"], rows=[["a"]])
+    answer = _answer("succeeded", [_attempt(1, ErrorKind.SYNTAX, "validate"), _attempt(2)], [["a"]])
+    answer.timings = {"catalog": 0.25}
+    results = [
+        score(question, _answer("succeeded", [_attempt(1)], [["a"]]), expected, 5),
+        score(question, answer, expected, 5),
+        score(question, _answer("succeeded", [_attempt(1)], [["b"]]), expected, 5),
+    ]
+    summary = summarize(results)
+    assert summary.attempts_used == {1: 2, 2: 1} and summary.failures == {"wrong_result": 1}
+    assert summary.correct == 2 and summary.first_attempt_correct == 1
+    assert summary.stage_seconds["generate"] == 4.0 and summary.stage_seconds["catalog"] == 0.25
+    assert summary.total_tokens == 4 * 120
+
+
 def test_failure_kinds() -> None:
     early_validation = _answer("failed", [_attempt(1, ErrorKind.UNRESOLVED_COLUMN, "dry_run")] * 2)
     assert failure_kind(early_validation, 5) == "validation"
@@ -201,8 +221,8 @@ def test_load_suite_errors_and_selection(tmp_path: Path) -> None:
     assert [q.id for q in select(questions, ids=["b"])] == ["b"]
     with pytest.raises(UsageError, match="unknown question ids"):
         select(questions, ids=["zzz"])
-    path.write_text(json.dumps(good | {"reference": "x"}))
-    with pytest.raises(UsageError, match="exactly one"):
+    path.write_text(json.dumps({k: v for k, v in good.items() if k != "expected"}))
+    with pytest.raises(UsageError, match="or both"):
         load_suite(path)
     path.write_text(json.dumps(good) + "\n" + json.dumps(good))
     with pytest.raises(UsageError, match="duplicate"):
@@ -228,6 +248,9 @@ def test_reference_model_scores_everything_through_the_real_engine(settings: obj
     assert summary.execution_accuracy == 1.0, [r.model_dump() for r in report.results if not r.correct]
     assert summary.first_attempt_accuracy == 1.0 and summary.failures == {}
     assert all(r.stage_seconds["execute"] > 0 for r in report.results)
+    # The run's own steps are timed too: catalog, prompt and writing the result (see Answer.timings).
+    assert all(r.stage_seconds["catalog"] > 0 and r.stage_seconds["result_write"] > 0 for r in report.results)
+    assert summary.attempts_used == {1: 3}
     assert "execution accuracy | 3/3" in to_markdown(report)
 
 

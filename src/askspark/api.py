@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -153,16 +154,20 @@ def prepare_run(
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
     settings = with_overrides(settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit)
+    start = time.perf_counter()
     selected = select_tables(tables, files, settings)
+    catalog_seconds = time.perf_counter() - start
     llm = None
     if with_model:
         llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
+    start = time.perf_counter()
     eng = (
         engine
         if engine is not None and not isinstance(engine, str)
         else engine_for(engine or settings.engine, settings, selected)
     )
-    return Run(
+    engine_seconds = time.perf_counter() - start
+    run = Run(
         question,
         selected,
         llm=llm,
@@ -172,6 +177,8 @@ def prepare_run(
         listener=listener,
         run_id=run_id,
     )
+    run.answer.timings |= {"catalog": catalog_seconds, "engine": engine_seconds}
+    return run
 
 
 def run_code(

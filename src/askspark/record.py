@@ -101,6 +101,9 @@ class Answer(BaseModel):
     stop_reason: str | None = None
     created_at: datetime
     seconds: float = 0.0
+    # Seconds of the run's own steps outside any attempt: ``catalog`` (reading the selected tables'
+    # definitions), ``engine`` (getting a started engine), ``store`` (saving this document).
+    timings: dict[str, float] = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)
 

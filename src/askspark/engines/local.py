@@ -440,7 +440,9 @@ class LocalEngine:
             return self._lost(worker, job, elapsed)
         execution = _execution(report, worker.log_tail())
         if execution.result is not None:
+            start = time.perf_counter()
             execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
+            execution.timings["keep_result"] = time.perf_counter() - start
         execution.timings["worker"] = elapsed
         return execution
 

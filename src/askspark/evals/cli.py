@@ -31,6 +31,24 @@ def _ensure_sample(tables: set[str], settings: object) -> None:
         generate_northwind(settings)  # type: ignore[arg-type]
 
 
+def _ensure_tpch(tables: set[str], settings: object) -> None:
+    """Generate TPC-H at the suite's scale factor (0.1) when a suite needs database ``tpch`` and it is
+    missing; refuse a different scale, whose answers differ from the suite's."""
+    from askspark.catalog.tpch import DATABASE, DEFAULT_SCALE, generate_tpch, registered_scale
+
+    if not any(t.startswith(f"{DATABASE}.") for t in tables):
+        return
+    scale = registered_scale(settings)  # type: ignore[arg-type]
+    if scale is None:
+        print(f"generating TPC-H at scale factor {DEFAULT_SCALE:g} (the suite needs it)", file=sys.stderr)
+        generate_tpch(settings, DEFAULT_SCALE)  # type: ignore[arg-type]
+    elif scale != DEFAULT_SCALE:
+        raise AskSparkError(
+            f"database tpch holds scale factor {scale:g}; the suite's answers are for {DEFAULT_SCALE:g}",
+            suggestion=f"askspark catalog tpch --scale {DEFAULT_SCALE:g}",
+        )
+
+
 def eval_command(
     suite: Annotated[Path, typer.Argument(help="The suite: a .jsonl file, one question per line.")],
     model: Annotated[
@@ -64,6 +82,7 @@ def eval_command(
                 "no question of the suite matches the selection", suggestion="check --tags / --id"
             )
         _ensure_sample({t for q in questions for t in q.tables}, settings)
+        _ensure_tpch({t for q in questions for t in q.tables}, settings)
 
         def progress(index: int, total: int, r: QuestionResult) -> None:
             mark = "ok " if r.correct else "BAD"

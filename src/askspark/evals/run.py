@@ -49,6 +49,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -68,7 +69,9 @@ ABS_TOLERANCE = 1e-9
 MIN_ROUNDED_DECIMALS = 2
 EVAL_ROW_LIMIT = 5000
 """Rows kept of each answer and reference: suite results are far smaller, so nothing is cut off."""
-STAGES = ("generate", "validate", "dry_run", "execute")
+STAGES = ("catalog", "prompt", "generate", "validate", "dry_run", "execute", "result_write")
+"""Stages timed per question. ``execute`` includes ``result_write`` (the full result written as Parquet
+and moved to the run's directory); the run's ``catalog`` step happens once, not per attempt."""
 _BEFORE_EXECUTION = {
     ErrorKind.NO_CODE, ErrorKind.SYNTAX, ErrorKind.POLICY, ErrorKind.CONTRACT,
     ErrorKind.UNRESOLVED_COLUMN, ErrorKind.UNRESOLVED_TABLE, ErrorKind.TYPE_MISMATCH,
@@ -306,6 +309,7 @@ class Summary(BaseModel):
     first_attempt_correct: int
     first_attempt_accuracy: float
     mean_attempts: float
+    attempts_used: dict[int, int] = Field(default_factory=dict)  # attempts -> questions that used that many
     failures: dict[str, int]
     median_seconds: float
     mean_seconds: float
@@ -391,8 +395,15 @@ def failure_kind(answer: Answer, max_attempts: int) -> str:
 
 
 def stage_seconds(answer: Answer) -> dict[str, float]:
-    """Seconds per stage, summed over the attempts."""
-    return {stage: round(sum(a.timings.get(stage, 0.0) for a in answer.attempts), 3) for stage in STAGES}
+    """Seconds per stage, summed over the attempts (see ``STAGES``)."""
+
+    def total(*keys: str) -> float:
+        return round(sum(a.timings.get(k, 0.0) for a in answer.attempts for k in keys), 3)
+
+    seconds = {stage: total(stage) for stage in STAGES}
+    seconds["catalog"] = round(answer.timings.get("catalog", 0.0), 3)
+    seconds["result_write"] = total("write", "keep_result")
+    return seconds
 
 
 def score(question: Question, answer: Answer, expected: ExpectedResult, max_attempts: int) -> QuestionResult:
@@ -524,6 +535,7 @@ def summarize(results: Sequence[QuestionResult], engine: Engine | None = None) -
         questions=n, correct=correct, execution_accuracy=round(correct / n, 4) if n else 0.0,
         first_attempt_correct=first, first_attempt_accuracy=round(first / n, 4) if n else 0.0,
         mean_attempts=round(sum(r.attempts for r in results) / n, 3) if n else 0.0,
+        attempts_used=dict(sorted(Counter(r.attempts for r in results).items())),
         failures=dict(sorted(failures.items())),
         median_seconds=round(statistics.median(seconds), 3) if seconds else 0.0,
         mean_seconds=round(statistics.fmean(seconds), 3) if seconds else 0.0,
@@ -600,6 +612,7 @@ def to_markdown(report: Report) -> str:
             f"{r.seconds:.1f} | {r.tokens} |"
         )
     failures = ", ".join(f"{k} {v}" for k, v in s.failures.items()) or "none"
+    used = ", ".join(f"{k}: {v}" for k, v in s.attempts_used.items()) or "none"
     stages = ", ".join(f"{k} {v:.1f}" for k, v in s.stage_seconds.items())
     lines += [
         "",
@@ -609,9 +622,10 @@ def to_markdown(report: Report) -> str:
         f"| execution accuracy | {s.correct}/{s.questions} = {s.execution_accuracy:.1%} |",
         f"| first-attempt accuracy | {s.first_attempt_correct}/{s.questions} = {s.first_attempt_accuracy:.1%} |",
         f"| mean attempts | {s.mean_attempts:.2f} |",
+        f"| attempts used (attempts: questions) | {used} |",
         f"| failures by kind | {failures} |",
         f"| median / mean seconds per question | {s.median_seconds:.1f} / {s.mean_seconds:.1f} |",
-        f"| seconds by stage (sum) | {stages} |",
+        f"| seconds by stage (sum; execute includes result_write) | {stages} |",
         f"| tokens (prompt + completion) | {s.prompt_tokens} + {s.completion_tokens} = {s.total_tokens} |",
         f"| peak RSS of this process | {s.peak_rss_mb:.0f} MB |",
     ]

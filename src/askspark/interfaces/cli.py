@@ -229,6 +229,18 @@ def catalog_sample() -> None:
         out.print(f"{info.full_name}: {info.row_count} rows", highlight=False)
 
 
+@catalog_app.command("tpch")
+@handles_errors()
+def catalog_tpch(
+    scale: Annotated[float, typer.Option(help="TPC-H scale factor (0.1 = 600k order lines, ~30 MB).")] = 0.1,
+) -> None:
+    """(Re)generate TPC-H data as database tpch (8 tables), offline with DuckDB (askspark[tpch])."""
+    from askspark.catalog.tpch import generate_tpch
+
+    for info in generate_tpch(get_settings(), scale):
+        out.print(f"{info.full_name}: {info.row_count} rows", highlight=False)
+
+
 @runs_app.command("list")
 @handles_errors()
 def runs_list(

@@ -88,13 +88,13 @@ class Run:
     def execute(self) -> Answer:
         """Run attempts until success or a stop reason; the answer is saved after every attempt."""
         start = time.perf_counter()
-        self.store.save(self.answer)
+        self.save()
         reason = None
         while reason is None:
             attempt = self.attempt(len(self.answer.attempts) + 1)
             self.answer.attempts.append(attempt)
             self.answer.seconds = time.perf_counter() - start
-            self.store.save(self.answer)
+            self.save()
             self.listener("attempt", attempt.model_dump(mode="json"))
             if attempt.error is None:
                 break
@@ -124,9 +124,16 @@ class Run:
         self.answer.stop_reason = reason
         self.answer.seconds = seconds
         self.answer.summary = summarize(self.answer)
-        self.store.save(self.answer)
+        self.save()
         self.listener("done", {"status": self.answer.status, "run_id": self.answer.run_id})
         return self.answer
+
+    def save(self) -> None:
+        """Save the answer document; the time it takes is counted in ``timings["store"]``."""
+        start = time.perf_counter()
+        self.store.save(self.answer)
+        timings = self.answer.timings
+        timings["store"] = timings.get("store", 0.0) + time.perf_counter() - start
 
     def attempt(self, number: int) -> Attempt:
         attempt = Attempt(number=number, code=None, stage="generate", temperature=temperature_for(number))
@@ -152,6 +159,7 @@ class Run:
 
     def generate(self, attempt: Attempt) -> None:
         assert self.llm is not None, "a run without a model only executes given code"
+        start = time.perf_counter()
         messages = build_messages(
             self.question,
             self.named,
@@ -159,6 +167,7 @@ class Run:
             history=self.answer.attempts,
             samples=self.settings.sample_values,
         )
+        attempt.timings["prompt"] = time.perf_counter() - start
         start = time.perf_counter()
         completion = self.llm.complete(
             messages, temperature=attempt.temperature or 0.0, max_tokens=self.settings.llm_max_tokens
