@@ -84,6 +84,14 @@ class Attempt(BaseModel):
     logs: str = ""
 
 
+class ChosenTable(BaseModel):
+    """A table picked by the question when none was named, and why."""
+
+    table: str
+    score: float
+    reason: str
+
+
 class Answer(BaseModel):
     """The whole answer document of one run."""
 
@@ -102,6 +110,7 @@ class Answer(BaseModel):
     created_at: datetime
     seconds: float = 0.0
     notices: list[str] = Field(default_factory=list)
+    chosen_tables: list[ChosenTable] = Field(default_factory=list)  # when picked by the question
 
     @property
     def succeeded(self) -> bool:
