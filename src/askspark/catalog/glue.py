@@ -33,6 +33,7 @@ class GlueCatalog:
     """Databases and tables of a Glue Data Catalog (settings: aws_region, aws_endpoint_url, glue_catalog_id)."""
 
     id = "glue"
+    page_size = 100  # Glue's maximum for GetTables
 
     def __init__(self, settings: Settings) -> None:
         try:
@@ -50,7 +51,8 @@ class GlueCatalog:
     def _pages(self, operation: str, key: str, **kwargs: Any) -> list[dict[str, Any]]:
         """Every item of a paginated Glue listing; AWS errors become ProviderError/NotFoundError."""
         try:
-            pages = self.client.get_paginator(operation).paginate(**self._ids, **kwargs)
+            paginator = self.client.get_paginator(operation)
+            pages = paginator.paginate(**self._ids, **kwargs, PaginationConfig={"PageSize": self.page_size})
             return [item for page in pages for item in page[key]]
         except self.client.exceptions.EntityNotFoundException as exc:
             raise NotFoundError(

@@ -128,11 +128,21 @@ def remote_scheme(location: str) -> str | None:
 
 
 def check_readable(tables: Sequence[TableInfo], engine_id: str) -> None:
-    """Refuse tables the local engine cannot read: pyspark ships no S3 (s3a) or HDFS filesystem jars.
+    """Refuse tables no engine can read correctly (the catalog says why, e.g. Iceberg delete files), and
+    tables the local engine cannot reach: pyspark ships no S3 (s3a) or HDFS filesystem jars.
 
     Raises:
         UsageError: naming the tables, with how to make the data readable.
     """
+    refused = [t for t in tables if t.details.get("unreadable")]
+    if refused:
+        t = refused[0]
+        raise UsageError(
+            f"askspark cannot read {t.qualified_name}: {t.details['unreadable']}",
+            suggestion="compact the table (rewrite its data files without deletes) or ask about an earlier "
+            "snapshot, named TABLE@SNAPSHOT_ID (see 'askspark catalog describe')",
+            tables=[r.qualified_name for r in refused],
+        )
     if engine_id != "local":
         return
     remote = [f"{t.qualified_name} ({t.location})" for t in tables if remote_scheme(t.location)]
