@@ -98,7 +98,9 @@ def local_case(request: pytest.FixtureRequest, tmp: Path) -> CatalogCase:
 
     home: Path = request.getfixturevalue("home")
     root = data_root(home, "local")
-    settings = Settings(home=tmp / "local-home", timeout_seconds=60, catalog="local")
+    settings = Settings(
+        home=tmp / "local-home", timeout_seconds=300, catalog="local"
+    )  # shared machine: slow first query
     catalog = LocalCatalog(settings)
     catalog.add(
         "shop",
@@ -133,7 +135,7 @@ def glue_case(request: pytest.FixtureRequest, tmp: Path) -> CatalogCase:
     glue.create_table(**ids, DatabaseName=database, TableInput=glue_customers_input(write_customers(root)))
     settings = Settings(
         home=tmp / "glue-home",
-        timeout_seconds=60,
+        timeout_seconds=300,  # the machine is shared: a loaded first query can take a minute
         catalog="glue",
         aws_endpoint_url=endpoint,
         aws_region="us-east-1",
@@ -207,7 +209,7 @@ def iceberg_case(request: pytest.FixtureRequest, tmp: Path) -> CatalogCase:
     root = data_root(home, "iceberg") / tmp.name
     settings = Settings(
         home=tmp / "iceberg-home",
-        timeout_seconds=60,
+        timeout_seconds=300,  # the machine is shared: a loaded first query can take a minute
         catalog="iceberg",
         iceberg_uri=f"sqlite:///{tmp / 'iceberg.db'}",
         iceberg_warehouse=f"file://{root}",

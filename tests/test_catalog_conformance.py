@@ -56,6 +56,8 @@ def test_describe_returns_the_full_definition(case: CatalogCase) -> None:
     assert customers.format == case.customers_format
     assert customers.comment == CUSTOMERS_COMMENT
     assert customers.row_count == len(CUSTOMERS)
+    countries = next(c.samples for c in customers.columns if c.name == "country")
+    assert countries and set(countries) <= {c[2] for c in CUSTOMERS}  # sample values, for the model
 
 
 def test_unknown_names_are_not_found_with_a_suggestion(case: CatalogCase) -> None:

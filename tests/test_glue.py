@@ -11,6 +11,7 @@ import pytest
 from askspark import api
 from askspark.catalog import get_catalog, resolve_table
 from askspark.catalog.glue import GlueCatalog, spark_type, table_info
+from askspark.engines.base import check_readable
 from askspark.errors import MissingExtraError, ProviderError, UsageError
 from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
@@ -113,3 +114,15 @@ def test_types_row_counts_and_file_uris() -> None:
     }
     info = table_info("db", table)
     assert (info.location, info.row_count) == ("/data/t", 42)  # -1 (unknown) is skipped
+
+
+def test_an_iceberg_table_registered_in_glue_is_refused_with_a_pointer() -> None:
+    table = {
+        "Name": "t",
+        "Parameters": {"table_type": "ICEBERG", "metadata_location": "s3://b/t/metadata/1.json"},
+        "StorageDescriptor": {"Location": "/data/t"},
+    }
+    info = table_info("db", table)
+    with pytest.raises(UsageError) as refused:
+        check_readable([info], "local")
+    assert "ICEBERG" in refused.value.message and "iceberg catalog" in refused.value.message

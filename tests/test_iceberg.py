@@ -27,7 +27,7 @@ def ice(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     tmp = tmp_path_factory.mktemp("iceberg")
     settings = Settings(
         home=tmp / "home",
-        timeout_seconds=60,
+        timeout_seconds=300,  # the machine is shared: a loaded first query can take a minute
         iceberg_uri=f"sqlite:///{tmp / 'catalog.db'}",
         iceberg_warehouse=f"file://{home / 'uploads' / 'iceberg-tests' / tmp.name}",
     )

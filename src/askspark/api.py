@@ -95,7 +95,7 @@ def choose_tables(question: str, settings: Settings) -> tuple[list[TableInfo], l
     Raises:
         UsageError: the catalog is empty, or no table shares a word with the question.
     """
-    from askspark.catalog import all_tables, get_catalog
+    from askspark.catalog import all_tables, get_catalog, resolve_table
     from askspark.context.selection import TableIndex
 
     candidates = all_tables(get_catalog(settings.catalog, settings))
@@ -112,7 +112,8 @@ def choose_tables(question: str, settings: Settings) -> tuple[list[TableInfo], l
     why = [
         ChosenTable(table=c.table.qualified_name, score=round(c.score, 3), reason=c.reason) for c in chosen
     ]
-    return [c.table for c in chosen], why
+    # The listing may be light (no samples, no planned files): describe the chosen tables in full.
+    return [resolve_table(c.table.qualified_name, settings) for c in chosen], why
 
 
 def _nothing_selected(settings: Settings) -> UsageError:

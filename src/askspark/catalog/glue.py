@@ -78,10 +78,12 @@ class GlueCatalog:
             raise unknown_name("table", f"{database}.{table}", known, NotFoundError) from None
         except Exception as exc:
             raise _provider_error(exc) from None
-        return table_info(database, found)
+        from askspark.catalog.files import attach_samples  # pyarrow only when describing
+
+        return attach_samples(table_info(database, found), self.settings.sample_values)
 
     def describe_all(self) -> list[TableInfo]:
-        """Every table of every database: one paginated ``GetTables`` per database."""
+        """Every table of every database (one paginated ``GetTables`` per database), without samples."""
         return [table_info(db, t) for db in self.list_databases() for t in self._tables(db)]
 
     def _tables(self, database: str) -> list[dict[str, Any]]:
@@ -98,6 +100,15 @@ def table_info(database: str, table: dict[str, Any]) -> TableInfo:
     columns = [_column(c) for c in [*sd.get("Columns", []), *keys]]
     params = {**sd.get("Parameters", {}), **table.get("Parameters", {})}
     fmt, options = _format(sd, params)
+    details: dict[str, Any] = {"table_type": table.get("TableType"), "parameters": params}
+    if params.get("table_type", "").upper() in ("ICEBERG", "DELTA", "HUDI") or params.get(
+        "spark.sql.sources.provider", ""
+    ).lower() in ("delta", "hudi"):
+        kind = params.get("table_type") or params.get("spark.sql.sources.provider")
+        details["unreadable"] = (
+            f"a {kind} table: its location holds metadata and files of many versions, not one readable "
+            "dataset (for Iceberg tables use the iceberg catalog)"
+        )
     return TableInfo(
         database=database,
         name=table["Name"],
@@ -109,7 +120,7 @@ def table_info(database: str, table: dict[str, Any]) -> TableInfo:
         row_count=_row_count(params),
         comment=table.get("Description") or params.get("comment"),
         catalog="glue",
-        details={"table_type": table.get("TableType"), "parameters": params} if params else {},
+        details=details,
     )
 
 

@@ -53,7 +53,18 @@ class IcebergCatalog:
         except NoSuchTableError:
             known = [f"{database}.{t}" for t in self.list_tables(database)]
             raise unknown_name("table", f"{database}.{table}", known, NotFoundError) from None
-        return table_info(database, table, loaded, snapshot_id)
+        return table_info(database, table, loaded, snapshot_id, samples=self.settings.sample_values)
+
+    def describe_all(self) -> list[TableInfo]:
+        """Every table's schema and comments from its metadata, without planning scans or reading data
+        (for picking tables by the question; the chosen ones are described in full)."""
+        tables = []
+        for database in self.list_databases():
+            for name in self.list_tables(database):
+                tables.append(
+                    table_info(database, name, self.catalog.load_table((database, name)), plan=False)
+                )
+        return tables
 
     def resolve(self, name: str) -> TableInfo:
         """``db.table`` or ``db.table@SNAPSHOT_ID`` (time travel to that snapshot)."""
@@ -87,8 +98,17 @@ def catalog_properties(settings: Settings) -> dict[str, str]:
     return {"type": "sql", "uri": uri, "warehouse": warehouse}
 
 
-def table_info(database: str, name: str, table: Any, snapshot_id: int | None = None) -> TableInfo:
-    """An Iceberg table as a TableInfo: schema with field ids, identity partitions, data files."""
+def table_info(
+    database: str,
+    name: str,
+    table: Any,
+    snapshot_id: int | None = None,
+    *,
+    samples: int = 0,
+    plan: bool = True,
+) -> TableInfo:
+    """An Iceberg table as a TableInfo: schema with field ids, identity partitions, data files (when
+    ``plan``) and up to ``samples`` sample values per column, read through pyiceberg."""
     snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else table.current_snapshot()
     if snapshot_id is not None and snapshot is None:
         known = [str(s.snapshot_id) for s in table.snapshots()]
@@ -96,7 +116,7 @@ def table_info(database: str, name: str, table: Any, snapshot_id: int | None = N
     schema = table.schemas().get(snapshot.schema_id) if snapshot and snapshot.schema_id is not None else None
     schema = schema or table.schema()
     location = _local(table.location())
-    paths, fmt, refused = _data_files(table, snapshot)
+    paths, fmt, refused = _data_files(table, snapshot) if plan else (None, "parquet", None)
     details: dict[str, Any] = {
         "partition_spec": [_partition_field(f, table.schema()) for f in table.spec().fields],
         "snapshot": snapshot.snapshot_id if snapshot else None,
@@ -105,15 +125,22 @@ def table_info(database: str, name: str, table: Any, snapshot_id: int | None = N
     }
     if refused:
         details["unreadable"] = refused
+    values = _sample_values(table, snapshot, samples) if paths and not refused else {}
     return TableInfo(
         database=database,
         name=name,
         columns=[
-            Column(name=f.name, type=spark_type(f.field_type), nullable=not f.required, comment=f.doc)
+            Column(
+                name=f.name,
+                type=spark_type(f.field_type),
+                nullable=not f.required,
+                comment=f.doc,
+                samples=values.get(f.name, []),
+            )
             for f in schema.fields
         ],
         format=fmt,
-        location=_common_dir(location, paths),
+        location=_common_dir(location, paths or []),
         partition_columns=[
             table.schema().find_column_name(f.source_id)
             for f in table.spec().fields
@@ -126,6 +153,20 @@ def table_info(database: str, name: str, table: Any, snapshot_id: int | None = N
         field_ids={f.name: f.field_id for f in schema.fields},
         details=details,
     )
+
+
+def _sample_values(table: Any, snapshot: Any, limit: int) -> dict[str, list[str]]:
+    """Up to ``limit`` distinct values per column from the snapshot's first rows (pyiceberg reads them
+    with the snapshot's schema, so renamed columns have their values)."""
+    if limit <= 0:
+        return {}
+    from askspark.catalog.files import column_samples
+
+    try:
+        head = table.scan(snapshot_id=snapshot.snapshot_id, limit=200).to_arrow()
+    except Exception:  # samples are a nicety: a definition without them is still right
+        return {}
+    return {n: column_samples(head.column(n), limit) for n in head.column_names}
 
 
 def _data_files(table: Any, snapshot: Any) -> tuple[list[str], str, str | None]:
