@@ -126,3 +126,22 @@ def test_an_iceberg_table_registered_in_glue_is_refused_with_a_pointer() -> None
     with pytest.raises(UsageError) as refused:
         check_readable([info], "local")
     assert "ICEBERG" in refused.value.message and "iceberg catalog" in refused.value.message
+
+
+def test_samples_of_a_headerless_csv_match_columns_by_position(tmp_path: Path) -> None:
+    from askspark.catalog.files import attach_samples
+
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "part-0.csv").write_text("1,Oslo\n2,Bergen\n")
+    table = {
+        "Name": "t",
+        "StorageDescriptor": {
+            "Columns": [{"Name": "id", "Type": "int"}, {"Name": "city", "Type": "string"}],
+            "Location": f"file://{tmp_path / 't'}",
+            "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"},
+        },
+    }
+    info = attach_samples(table_info("db", table), 3)
+    assert [c.samples for c in info.columns] == [["1", "2"], ["Oslo", "Bergen"]]
+    s3 = attach_samples(table_info("db", {**table, "StorageDescriptor": {"Location": "s3://b/t"}}), 3)
+    assert s3.columns == []  # nothing read, nothing raised
