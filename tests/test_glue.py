@@ -125,7 +125,7 @@ def test_an_iceberg_table_registered_in_glue_is_refused_with_a_pointer() -> None
     info = table_info("db", table)
     with pytest.raises(UsageError) as refused:
         check_readable([info], "local")
-    assert "ICEBERG" in refused.value.message and "iceberg catalog" in refused.value.message
+    assert "ICEBERG" in refused.value.message and "iceberg:DB.TABLE" in (refused.value.suggestion or "")
 
 
 def test_samples_of_a_headerless_csv_match_columns_by_position(tmp_path: Path) -> None:

@@ -107,7 +107,11 @@ def table_info(database: str, table: dict[str, Any]) -> TableInfo:
         kind = params.get("table_type") or params.get("spark.sql.sources.provider")
         details["unreadable"] = (
             f"a {kind} table: its location holds metadata and files of many versions, not one readable "
-            "dataset (for Iceberg tables use the iceberg catalog)"
+            "dataset"
+        )
+        details["unreadable_hint"] = (
+            "for an Iceberg table, register it in an Iceberg catalog askspark can reach (iceberg_uri) and "
+            "ask about iceberg:DB.TABLE; Delta and Hudi tables are not supported"
         )
     return TableInfo(
         database=database,

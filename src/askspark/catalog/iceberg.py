@@ -125,6 +125,10 @@ def table_info(
     }
     if refused:
         details["unreadable"] = refused
+        details["unreadable_hint"] = (
+            "compact the table (rewrite its data files without deletes) or ask about an earlier snapshot, "
+            "named TABLE@SNAPSHOT_ID (see 'askspark catalog describe')"
+        )
     values = _sample_values(table, snapshot, samples) if paths and not refused else {}
     return TableInfo(
         database=database,

@@ -139,8 +139,7 @@ def check_readable(tables: Sequence[TableInfo], engine_id: str) -> None:
         t = refused[0]
         raise UsageError(
             f"askspark cannot read {t.qualified_name}: {t.details['unreadable']}",
-            suggestion="compact the table (rewrite its data files without deletes) or ask about an earlier "
-            "snapshot, named TABLE@SNAPSHOT_ID (see 'askspark catalog describe')",
+            suggestion=t.details.get("unreadable_hint") or "ask about a table askspark can read",
             tables=[r.qualified_name for r in refused],
         )
     if engine_id != "local":
