@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -42,9 +42,12 @@ class CatalogCase:
 
     id: str  # the catalog id, as in askspark.catalog.CATALOGS
     settings: Settings  # settings under which get_catalog(id) finds the shop
+    orders_format: str = "parquet"
     customers_format: str = "csv"
     partitioned: bool = True  # reports orders' partition key ``year``
-    extra_checks: dict[str, object] = field(default_factory=dict)
+    location_is_dir: bool = True  # orders' location is a local directory (not e.g. a JDBC URL)
+    exact_row_counts: bool = True  # row_count is exact; False: None or a non-negative estimate
+    samples: bool = True  # describe returns sample values
 
     @property
     def catalog(self) -> Catalog:

@@ -45,9 +45,10 @@ def test_describe_returns_the_full_definition(case: CatalogCase) -> None:
     comments = {c.name: c.comment for c in orders.columns}
     assert comments["amount"] == AMOUNT_COMMENT and comments["year"] == YEAR_COMMENT
     assert orders.comment == ORDERS_COMMENT
-    assert orders.format == "parquet"
-    assert orders.row_count == len(ORDERS)
-    assert Path(orders.location).is_dir()
+    assert orders.format == case.orders_format
+    assert_row_count(case, orders.row_count, len(ORDERS))
+    if case.location_is_dir:
+        assert Path(orders.location).is_dir()
     if case.partitioned:
         assert orders.partition_columns == ["year"]
 
@@ -55,9 +56,17 @@ def test_describe_returns_the_full_definition(case: CatalogCase) -> None:
     assert [c.name for c in customers.columns] == ["customer_id", "name", "country"]
     assert customers.format == case.customers_format
     assert customers.comment == CUSTOMERS_COMMENT
-    assert customers.row_count == len(CUSTOMERS)
-    countries = next(c.samples for c in customers.columns if c.name == "country")
-    assert countries and set(countries) <= {c[2] for c in CUSTOMERS}  # sample values, for the model
+    assert_row_count(case, customers.row_count, len(CUSTOMERS))
+    if case.samples:
+        countries = next(c.samples for c in customers.columns if c.name == "country")
+        assert countries and set(countries) <= {c[2] for c in CUSTOMERS}  # sample values, for the model
+
+
+def assert_row_count(case: CatalogCase, found: int | None, rows: int) -> None:
+    if case.exact_row_counts:
+        assert found == rows
+    else:
+        assert found is None or found >= 0
 
 
 def test_unknown_names_are_not_found_with_a_suggestion(case: CatalogCase) -> None:
