@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from askspark.catalog.base import TableInfo
-from askspark.engines.base import Engine, data_dirs, get_engine
+from askspark.engines.base import Engine, check_readable, data_dirs, get_engine
 from askspark.errors import UsageError
 from askspark.llm.base import LLM, get_llm
-from askspark.record import Answer
+from askspark.record import Answer, ChosenTable
 from askspark.runs.loop import Listener, Run
 from askspark.runs.store import RunStore
 from askspark.settings import Settings, get_settings, with_overrides
@@ -74,23 +74,57 @@ def close_all() -> None:
 
 
 def select_tables(tables: Sequence[str], files: Sequence[str | Path], settings: Settings) -> list[TableInfo]:
-    """Catalog tables by name and ad-hoc files, as table definitions. Unknown names raise NotFoundError."""
-    from askspark.catalog.files import infer_table, table_name_for
-    from askspark.catalog.local import LocalCatalog
+    """Catalog tables by name and ad-hoc files, as table definitions. Unknown names raise NotFoundError.
 
-    catalog = LocalCatalog(settings)
-    selected = [catalog.resolve(name) for name in tables]
+    A name is ``db.table`` (or a unique bare ``table``) in the default catalog (setting ``catalog``), or
+    ``CATALOG:db.table`` in another one, e.g. ``glue:sales.orders``.
+    """
+    from askspark.catalog import resolve_table
+    from askspark.catalog.files import infer_table, table_name_for
+
+    selected = [resolve_table(name, settings) for name in tables]
     for path in files:
         name = table_name_for(path)
         selected.append(infer_table(path, database="files", name=name, sample_values=settings.sample_values))
     if not selected:
-        known = [f"{db}.{t}" for db in catalog.list_databases() for t in catalog.list_tables(db)]
-        raise UsageError(
-            "no data selected: name at least one table or file",
-            suggestion=f"add --table DB.TABLE or --file PATH; tables in the catalog: {', '.join(known) or '(none)'}",
-            available=known,
-        )
+        raise _nothing_selected(settings)
     return selected
+
+
+def choose_tables(question: str, settings: Settings) -> tuple[list[TableInfo], list[ChosenTable]]:
+    """Tables of the default catalog picked by the question (no table or file named), and why.
+
+    Raises:
+        UsageError: the catalog is empty, or no table shares a word with the question.
+    """
+    from askspark.catalog import all_tables, get_catalog, resolve_table
+    from askspark.context.selection import TableIndex
+
+    candidates = all_tables(get_catalog(settings.catalog, settings))
+    if not candidates:
+        raise _nothing_selected(settings)
+    chosen = TableIndex(candidates).choose(question, settings.auto_tables, settings.auto_min_score)
+    if not chosen:
+        names = [t.qualified_name for t in candidates]
+        raise UsageError(
+            "no table of the catalog matches the question's words",
+            suggestion=f"name the tables with --table; some tables: {', '.join(names[:20])}",
+            available=names[:200],
+        )
+    why = [
+        ChosenTable(table=c.table.qualified_name, score=round(c.score, 3), reason=c.reason) for c in chosen
+    ]
+    # The listing may be light (no samples, no planned files): describe the chosen tables in full.
+    return [resolve_table(c.table.qualified_name, settings) for c in chosen], why
+
+
+def _nothing_selected(settings: Settings) -> UsageError:
+    known = [t.qualified_name for t in catalog_tables(settings)]
+    return UsageError(
+        "no data selected: name at least one table or file",
+        suggestion=f"add --table DB.TABLE or --file PATH; tables in the catalog: {', '.join(known) or '(none)'}",
+        available=known,
+    )
 
 
 def ask(
@@ -102,6 +136,7 @@ def ask(
     model: str | LLM | None = None,
     max_attempts: int | None = None,
     row_limit: int | None = None,
+    catalog: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
 ) -> Answer:
@@ -109,11 +144,13 @@ def ask(
 
     Args:
         question: the question in plain English.
-        tables: catalog tables as ``db.table`` (or a unique bare ``table``).
+        tables: catalog tables as ``db.table`` (or a unique bare ``table``), ``CATALOG:db.table`` for a
+            catalog other than the default. With no tables and no files, the tables are picked from the
+            default catalog by the question (``Answer.chosen_tables`` says which and why).
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
-        max_attempts, row_limit: override the settings of the same names for this question.
+        max_attempts, row_limit, catalog: override the settings of the same names for this question.
         settings: settings to use instead of the environment's.
         listener: called with ``(event, data)`` as the run progresses.
 
@@ -128,6 +165,7 @@ def ask(
         model=model,
         max_attempts=max_attempts,
         row_limit=row_limit,
+        catalog=catalog,
         settings=settings,
         listener=listener,
     ).execute()
@@ -142,6 +180,7 @@ def prepare_run(
     model: str | LLM | None = None,
     max_attempts: int | None = None,
     row_limit: int | None = None,
+    catalog: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
     run_id: str | None = None,
@@ -153,9 +192,19 @@ def prepare_run(
     """
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
-    settings = with_overrides(settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit)
+    settings = with_overrides(
+        settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit, catalog=catalog
+    )
     start = time.perf_counter()
-    selected = select_tables(tables, files, settings)
+    chosen: list[ChosenTable] = []
+    if tables or files:
+        selected = select_tables(tables, files, settings)
+    else:
+        selected, chosen = choose_tables(question, settings)
+    check_readable(
+        selected,
+        engine.id if engine is not None and not isinstance(engine, str) else engine or settings.engine,
+    )
     catalog_seconds = time.perf_counter() - start
     llm = None
     if with_model:
@@ -178,6 +227,10 @@ def prepare_run(
         run_id=run_id,
     )
     run.answer.timings |= {"catalog": catalog_seconds, "engine": engine_seconds}
+    if chosen:
+        run.answer.chosen_tables = chosen
+        if listener is not None:
+            listener("chosen", {"tables": [c.model_dump() for c in chosen]})
     return run
 
 

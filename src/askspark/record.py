@@ -84,6 +84,14 @@ class Attempt(BaseModel):
     logs: str = ""
 
 
+class ChosenTable(BaseModel):
+    """A table picked by the question when none was named, and why."""
+
+    table: str
+    score: float
+    reason: str
+
+
 class Answer(BaseModel):
     """The whole answer document of one run."""
 
@@ -106,6 +114,7 @@ class Answer(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)
+    chosen_tables: list[ChosenTable] = Field(default_factory=list)  # when picked by the question
 
     @property
     def succeeded(self) -> bool:

@@ -9,16 +9,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from askspark.errors import UsageError
 
+Privacy = Literal["schema", "samples", "masked"]
+
 
 def _default_home() -> Path:
     return Path.home() / ".askspark"
+
+
+def _default_privacy_columns() -> dict[str, Privacy]:
+    return {"*email*": "masked", "*phone*": "masked"}
 
 
 class Settings(BaseSettings):
@@ -55,6 +61,53 @@ class Settings(BaseSettings):
     )
     sample_values: int = Field(
         3, ge=0, le=20, description="Sample values per column shown to the model (0 shows none)."
+    )
+    privacy: Privacy = Field(
+        "samples",
+        description="What the model may see of the data: schema (names, types, comments; no values), "
+        "samples (sample values) or masked (sample values with every letter and digit masked, keeping "
+        "their shape: 'ab-12' -> 'xx-99').",
+    )
+    privacy_columns: dict[str, Privacy] = Field(
+        default_factory=_default_privacy_columns,
+        description="Per-column privacy overrides: a JSON object mapping a glob pattern (matched "
+        "case-insensitively against COLUMN, TABLE.COLUMN and DB.TABLE.COLUMN) to schema, samples or "
+        "masked. A column gets the most private of the privacy setting and its matching patterns, so a "
+        "pattern can only hide more. Default: email and phone columns are masked.",
+    )
+    catalog: str = Field(
+        "local",
+        description="Default catalog id for table names without a CATALOG: prefix: local, glue or iceberg.",
+    )
+    auto_tables: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="When no table or file is named, at most this many catalog tables are picked by the "
+        "question (lexical scoring of names, comments and column names).",
+    )
+    auto_min_score: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="A table picked by the question must score at least this fraction of the best table's "
+        "score (keeps the prompt small when one table clearly fits).",
+    )
+    aws_region: str | None = Field(None, description="AWS region of the Glue catalog (default: boto3's).")
+    aws_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint of the Glue API (for a local moto server in tests: http://127.0.0.1:PORT).",
+    )
+    glue_catalog_id: str | None = Field(
+        None, description="Glue catalog id (the AWS account id); default: the caller's account."
+    )
+    iceberg_uri: str | None = Field(
+        None,
+        description="Iceberg catalog: sqlite:///PATH for a SQL catalog or http(s)://HOST for a REST catalog; "
+        "default: a SQL catalog in HOME/iceberg/catalog.db.",
+    )
+    iceberg_warehouse: str | None = Field(
+        None, description="Iceberg warehouse location for new tables; default: HOME/iceberg/warehouse."
     )
     sandbox: bool = Field(
         True,

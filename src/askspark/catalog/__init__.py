@@ -1,19 +1,39 @@
-"""Catalogs: where table definitions come from, selected by a string id."""
+"""Catalogs: where table definitions come from, selected by a string id.
+
+A table is named ``db.table`` (or a bare ``table`` when one database has it) in the default catalog
+(setting ``catalog``), or ``CATALOG:db.table`` in any other, e.g. ``glue:sales.orders``. The CLI and the
+Python API take the same names.
+"""
 
 from __future__ import annotations
 
 import importlib
+import re
 
 from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.catalog.local import LocalCatalog
-from askspark.errors import unknown_name
+from askspark.errors import NotFoundError, UsageError, unknown_name
 from askspark.settings import Settings
 
-__all__ = ["CATALOGS", "Catalog", "Column", "LocalCatalog", "TableInfo", "get_catalog"]
+__all__ = [
+    "CATALOGS",
+    "Catalog",
+    "Column",
+    "LocalCatalog",
+    "TableInfo",
+    "all_tables",
+    "get_catalog",
+    "resolve_table",
+    "split_catalog",
+]
 
 CATALOGS: dict[str, str] = {
     "local": "askspark.catalog.local:LocalCatalog",
+    "glue": "askspark.catalog.glue:GlueCatalog",
+    "iceberg": "askspark.catalog.iceberg:IcebergCatalog",
 }
+
+_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(.+)")
 
 
 def get_catalog(catalog_id: str, settings: Settings) -> Catalog:
@@ -21,4 +41,56 @@ def get_catalog(catalog_id: str, settings: Settings) -> Catalog:
     if catalog_id not in CATALOGS:
         raise unknown_name("catalog", catalog_id, CATALOGS)
     module_name, _, factory = CATALOGS[catalog_id].partition(":")
-    return getattr(importlib.import_module(module_name), factory)(settings)
+    return getattr(importlib.import_module(module_name), factory)(settings)  # type: ignore[no-any-return]
+
+
+def split_catalog(name: str, default: str) -> tuple[str, str]:
+    """``("glue", "sales.orders")`` for ``glue:sales.orders``; the default catalog for an unprefixed name."""
+    match = _PREFIX.fullmatch(name.strip())
+    return (match.group(1), match.group(2)) if match else (default, name.strip())
+
+
+def resolve_table(name: str, settings: Settings, catalog_id: str | None = None) -> TableInfo:
+    """The table named ``[CATALOG:]db.table`` or ``[CATALOG:]table`` (unique bare name).
+
+    Raises:
+        UsageError: an unknown catalog id (with did-you-mean) or an ambiguous bare name.
+        NotFoundError: no such database or table (naming the closest ones).
+    """
+    catalog_id, rest = split_catalog(name, catalog_id or settings.catalog)
+    catalog = get_catalog(catalog_id, settings)
+    resolve = getattr(catalog, "resolve", None)
+    info = resolve(rest) if resolve is not None else _resolve(catalog, rest)
+    info.catalog = catalog_id
+    return info
+
+
+def _resolve(catalog: Catalog, name: str) -> TableInfo:
+    """``db.table`` through describe; a bare name searched in every database."""
+    if "." in name:
+        database, _, table = name.partition(".")
+        return catalog.describe(database, table)
+    full = [f"{db}.{t}" for db in catalog.list_databases() for t in catalog.list_tables(db)]
+    matches = [f for f in full if f.split(".", 1)[1].lower() == name.lower()]
+    if not matches:
+        raise unknown_name("table", name, full, NotFoundError)
+    if len(matches) > 1:
+        raise UsageError(
+            f"table name {name!r} is ambiguous: {', '.join(matches)}",
+            suggestion=f"name it with its database, e.g. {matches[0]}",
+            candidates=matches,
+        )
+    database, _, table = matches[0].partition(".")
+    return catalog.describe(database, table)
+
+
+def all_tables(catalog: Catalog) -> list[TableInfo]:
+    """Every table of the catalog, described (one batched call where the catalog offers one)."""
+    describe_all = getattr(catalog, "describe_all", None)
+    if describe_all is not None:
+        tables: list[TableInfo] = describe_all()
+    else:
+        tables = [catalog.describe(db, t) for db in catalog.list_databases() for t in catalog.list_tables(db)]
+    for t in tables:
+        t.catalog = catalog.id
+    return tables

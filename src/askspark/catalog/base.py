@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -29,10 +29,24 @@ class TableInfo(BaseModel):
     partition_columns: list[str] = Field(default_factory=list)
     row_count: int | None = None
     comment: str | None = None
+    catalog: str = "local"  # the id of the catalog the table came from
+    # Explicit data files to read instead of ``location`` (Iceberg: the files of one snapshot);
+    # None reads ``location``, an empty list is an empty table.
+    paths: list[str] | None = None
+    # Parquet field ids by top-level column: the engine reads columns by id, not by name, so a renamed
+    # column of an Iceberg table still finds its data in files written before the rename.
+    field_ids: dict[str, int] = Field(default_factory=dict)
+    # Catalog-specific facts shown by ``askspark catalog describe`` (Iceberg: snapshots, partition spec).
+    details: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
         return f"{self.database}.{self.name}"
+
+    @property
+    def qualified_name(self) -> str:
+        """``db.table`` for the local catalog, ``catalog:db.table`` for any other."""
+        return self.full_name if self.catalog == "local" else f"{self.catalog}:{self.full_name}"
 
     def schema_ddl(self) -> str:
         """The schema as Spark DDL (``\\`a\\` bigint, \\`b\\` string``) for readers and empty stand-ins."""

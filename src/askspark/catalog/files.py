@@ -23,7 +23,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from askspark.catalog.base import Column, TableInfo
-from askspark.errors import NotFoundError, UsageError, unknown_name
+from askspark.errors import AskSparkError, NotFoundError, UsageError, unknown_name
 
 FORMATS: dict[str, tuple[str, ...]] = {
     "csv": (".csv",),
@@ -158,7 +158,7 @@ def _table_info(
             name=f.name,
             type=spark_type(f.type),
             nullable=scan.nulls.get(f.name, f.nullable) if scan.row_count else f.nullable,
-            samples=_samples(scan.sample[f.name], sample_values),
+            samples=column_samples(scan.sample[f.name], sample_values),
         )
         for f in scan.schema
     ]
@@ -486,7 +486,7 @@ def _null_count(chunk: pq.ColumnChunkMetaData | None) -> int | None:
 # --- sample values -------------------------------------------------------------------------------
 
 
-def _samples(column: pa.ChunkedArray | pa.Array, limit: int) -> list[str]:
+def column_samples(column: pa.ChunkedArray | pa.Array, limit: int) -> list[str]:
     """Up to ``limit`` distinct non-null values as text, in first-seen order."""
     seen: dict[str, None] = {}
     if limit <= 0:
@@ -537,3 +537,33 @@ def preview(info: TableInfo, limit: int = 20) -> pa.Table:
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise _unreadable(root, info.format, exc) from exc
     return table.slice(0, limit)
+
+
+def attach_samples(info: TableInfo, limit: int) -> TableInfo:
+    """Fill ``info``'s column samples from its local data (for catalogs that hold no values: Glue).
+
+    Columns are matched by name, or by position for a CSV without a header line. Data that cannot be
+    read locally (``s3://``, a missing directory, an unsupported format) leaves the samples empty: the
+    definition is still valid, the model just sees no values.
+    """
+    if limit <= 0 or info.format not in _READERS or "://" in info.location:
+        return info
+    try:
+        found = infer_table(
+            info.location,
+            database=info.database,
+            name=info.name,
+            fmt=info.format,
+            sample_values=limit,
+            options=info.options,
+        )
+    except AskSparkError:
+        return info
+    by_name = {c.name: c.samples for c in found.columns}
+    positional = info.format == "csv" and info.options.get("header") == "false"
+    for i, column in enumerate(info.columns):
+        if positional and i < len(found.columns):
+            column.samples = found.columns[i].samples
+        else:
+            column.samples = by_name.get(column.name, [])
+    return info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -10,7 +11,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from askspark.catalog.base import TableInfo
-from askspark.errors import unknown_name
+from askspark.errors import UsageError, unknown_name
 from askspark.record import Failure, ResultPreview
 
 
@@ -23,6 +24,8 @@ class TableBinding(BaseModel):
     location: str
     schema_ddl: str
     options: dict[str, str] = Field(default_factory=dict)
+    paths: list[str] | None = None  # explicit data files (Iceberg snapshot); None reads ``location``
+    field_ids: dict[str, int] = Field(default_factory=dict)  # read Parquet columns by field id
 
 
 class Limits(BaseModel):
@@ -85,6 +88,8 @@ def data_dirs(tables: Sequence[TableInfo | TableBinding]) -> list[Path]:
     """The directories holding the tables' data (a file's parent, or the directory itself)."""
     dirs = set()
     for t in tables:
+        if remote_scheme(t.location):
+            continue  # not a local directory; refused before a run (check_readable)
         path = Path(t.location).resolve()
         dirs.add(path.parent if path.is_file() else path)
     return sorted(dirs)
@@ -108,6 +113,43 @@ def bindings_for(tables: list[TableInfo]) -> list[TableBinding]:
             location=t.location,
             schema_ddl=t.schema_ddl(),
             options=t.options,
+            paths=t.paths,
+            field_ids=t.field_ids,
         )
         for t, name in zip(tables, view_names(tables), strict=True)
     ]
+
+
+def remote_scheme(location: str) -> str | None:
+    """The URI scheme of a location that is not a local path (``s3``, ``hdfs`` ...), else None."""
+    match = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", location)
+    scheme = match.group(1).lower() if match else None
+    return None if scheme in (None, "file") else scheme
+
+
+def check_readable(tables: Sequence[TableInfo], engine_id: str) -> None:
+    """Refuse tables no engine can read correctly (the catalog says why, e.g. Iceberg delete files), and
+    tables the local engine cannot reach: pyspark ships no S3 (s3a) or HDFS filesystem jars.
+
+    Raises:
+        UsageError: naming the tables, with how to make the data readable.
+    """
+    refused = [t for t in tables if t.details.get("unreadable")]
+    if refused:
+        t = refused[0]
+        raise UsageError(
+            f"askspark cannot read {t.qualified_name}: {t.details['unreadable']}",
+            suggestion=t.details.get("unreadable_hint") or "ask about a table askspark can read",
+            tables=[r.qualified_name for r in refused],
+        )
+    if engine_id != "local":
+        return
+    remote = [f"{t.qualified_name} ({t.location})" for t in tables if remote_scheme(t.location)]
+    if remote:
+        raise UsageError(
+            f"the local engine cannot read {', '.join(remote)}: pyspark ships no S3/HDFS filesystem jars "
+            "and askspark downloads none",
+            suggestion="copy the data to a local directory (e.g. 'aws s3 sync s3://bucket/prefix /data/x') "
+            "and point the table's location there, or register the copy with 'askspark catalog add'",
+            tables=remote,
+        )

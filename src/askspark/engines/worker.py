@@ -55,15 +55,28 @@ def bind_tables(spark: Any, tables: list[dict[str, Any]], empty: bool) -> dict[s
     """DataFrames for ``tables`` (and temp views of the same names): empty stand-ins or the real data."""
     bound = {}
     for t in tables:
-        if empty:
-            df = spark.createDataFrame([], t["schema_ddl"])
-        else:
-            reader = spark.read.format(t["format"]).schema(t["schema_ddl"]).options(**t["options"])
-            df = reader.load(t["location"])
+        df = spark.createDataFrame([], t["schema_ddl"]) if empty else read_table(spark, t)
         df.createOrReplaceTempView(t["name"])
         bound[t["name"]] = df
         bound.setdefault(t["full_name"], df)
     return bound
+
+
+def read_table(spark: Any, t: dict[str, Any]) -> Any:
+    """The table's data read by location (or from its explicit file list) with the catalog's schema."""
+    schema: Any = t["schema_ddl"]
+    if t.get("field_ids"):
+        # Iceberg files carry Parquet field ids; reading by id finds renamed columns' data.
+        spark.conf.set("spark.sql.parquet.fieldId.read.enabled", "true")
+        schema = spark.createDataFrame([], schema).schema
+        for field in schema.fields:
+            if field.name in t["field_ids"]:
+                field.metadata = {**(field.metadata or {}), "parquet.field.id": t["field_ids"][field.name]}
+    paths = t.get("paths")
+    if paths is not None and not paths:
+        return spark.createDataFrame([], schema)
+    reader = spark.read.format(t["format"]).schema(schema).options(**t["options"])
+    return reader.load(paths if paths is not None else t["location"])
 
 
 def load_answer(code: str) -> Any:

@@ -25,7 +25,9 @@ from askspark.settings import Settings, get_settings
 app = typer.Typer(
     help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True
 )
-catalog_app = typer.Typer(help="Browse and add tables of the local catalog.", no_args_is_help=True)
+catalog_app = typer.Typer(
+    help="Browse catalogs (local, glue, iceberg) and add tables to the local one.", no_args_is_help=True
+)
 runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded offline model.", invoke_without_command=True)
 engine_app = typer.Typer(help="The local Spark server shared by later commands.", no_args_is_help=True)
@@ -75,7 +77,11 @@ def handles_errors(
 
 def progress(event: str, data: dict[str, Any]) -> None:
     """Live progress on stderr: each attempt's stages and outcome."""
-    if event == "stage":
+    if event == "chosen":
+        err.print("tables chosen by the question:", highlight=False)
+        for choice in data["tables"]:  # type: ignore[attr-defined]
+            err.print(f"  {choice['table']}: {choice['reason']}", highlight=False)
+    elif event == "stage":
         err.print(f"  attempt {data['attempt']}: {data['stage']}…", style="dim", highlight=False)
     elif event == "attempt":
         error = data.get("error")
@@ -95,6 +101,10 @@ def ask(
     file: Annotated[
         list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")
     ] = [],  # noqa: B006
+    catalog: Annotated[
+        str | None,
+        typer.Option(help="Default catalog for names without CATALOG: (default: local; glue, iceberg)."),
+    ] = None,
     engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
     model: Annotated[
         str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")
@@ -105,7 +115,10 @@ def ask(
     row_limit: Annotated[int | None, typer.Option(help="Rows in the answer (default 1000).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer document as JSON.")] = False,
 ) -> None:
-    """Ask a question about tables and files; print the code that ran and its result."""
+    """Ask a question about tables and files; print the code that ran and its result.
+
+    With no --table and no --file, the tables are picked from the catalog by the question.
+    """
     from askspark.api import ask as run_ask
 
     answer = run_ask(
@@ -116,6 +129,7 @@ def ask(
         model=model,
         max_attempts=max_attempts,
         row_limit=row_limit,
+        catalog=catalog,
         listener=None if json_output else progress,
     )
     if json_output:
@@ -127,6 +141,9 @@ def ask(
 
 
 def show_answer(answer: Answer) -> None:
+    if answer.chosen_tables:
+        picked = ", ".join(c.table for c in answer.chosen_tables)
+        out.print(f"[dim]tables chosen by the question: {picked}[/dim]", highlight=False)
     for notice in answer.notices:
         err.print(f"[bold red]{notice}[/bold red]")
     if answer.code:
@@ -154,18 +171,25 @@ def result_table(answer: Answer) -> Table:
     return table
 
 
+CatalogOption = Annotated[
+    str | None, typer.Option("--catalog", "-c", help="Catalog id (default: the catalog setting, local).")
+]
+
+
 @catalog_app.command("list")
 @handles_errors()
 def catalog_list(
     database: Annotated[str | None, typer.Argument(help="List this database's tables.")] = None,
+    catalog: CatalogOption = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List databases, or one database's tables."""
-    from askspark.catalog.local import LocalCatalog
+    from askspark.catalog import get_catalog
 
-    catalog = LocalCatalog(get_settings())
-    names = [database] if database else catalog.list_databases()
-    listing = {db: catalog.list_tables(db) for db in names}
+    settings = get_settings()
+    cat = get_catalog(catalog or settings.catalog, settings)
+    names = [database] if database else cat.list_databases()
+    listing = {db: cat.list_tables(db) for db in names}
     if json_output:
         print(json.dumps(listing, indent=2))
         return
@@ -176,26 +200,33 @@ def catalog_list(
 @catalog_app.command("describe")
 @handles_errors()
 def catalog_describe(
-    name: Annotated[str, typer.Argument(help="DB.TABLE")],
+    name: Annotated[str, typer.Argument(help="DB.TABLE, or CATALOG:DB.TABLE")],
+    catalog: CatalogOption = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show a table's columns, types, comments, samples, format, location and row count."""
-    from askspark.catalog.local import LocalCatalog
+    """Show a table's columns, types, comments, samples, partition keys, format, location and row count
+    (and, for Iceberg, its partition spec and snapshots)."""
+    from askspark.catalog import resolve_table
 
-    info = LocalCatalog(get_settings()).resolve(name)
+    info = resolve_table(name, get_settings(), catalog)
     if json_output:
         print(info.model_dump_json(indent=2))
         return
+    rows = "unknown" if info.row_count is None else str(info.row_count)
     out.print(
-        f"[bold]{info.full_name}[/bold] ({info.format}, {info.row_count} rows) at {info.location}",
-        highlight=False,
+        f"[bold]{info.qualified_name}[/bold] ({info.format}, {rows} rows) at {info.location}", highlight=False
     )
     if info.comment:
         out.print(info.comment, highlight=False)
+    if info.partition_columns:
+        out.print(f"partitioned by: {', '.join(info.partition_columns)}", highlight=False)
     table = Table("column", "type", "nullable", "comment", "samples")
     for c in info.columns:
         table.add_row(c.name, c.type, "yes" if c.nullable else "no", c.comment or "", ", ".join(c.samples))
     out.print(table)
+    for key, value in info.details.items():
+        text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+        out.print(f"[bold]{key}[/bold]: {text}", highlight=False)
 
 
 @catalog_app.command("add")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
+from askspark.context.privacy import visible_tables
 from askspark.context.prompt import build_messages
 from askspark.engines.base import Engine, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
@@ -69,7 +70,9 @@ class Run:
         self.question, self.tables, self.llm, self.engine = question, tables, llm, engine
         self.store, self.settings = store, settings
         self.listener = listener or (lambda event, data: None)
-        self.named = list(zip(tables, view_names(tables), strict=True))
+        # The model sees only what the privacy settings allow; the engine binds the real tables.
+        shown = visible_tables(tables, settings.privacy, settings.privacy_columns)
+        self.named = list(zip(shown, view_names(tables), strict=True))
         self.bindings = bindings_for(tables)
         self.answer = Answer(
             status="running",
@@ -77,7 +80,7 @@ class Run:
             question=question,
             engine=engine.id,
             model=llm.id if llm is not None else USER_CODE,
-            tables=[t.full_name for t in tables],
+            tables=[t.qualified_name for t in tables],
             created_at=datetime.now(UTC),
         )
         if not settings.sandbox:
