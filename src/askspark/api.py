@@ -20,8 +20,8 @@ from askspark.runs.loop import Listener, Run
 from askspark.runs.store import RunStore
 from askspark.settings import Settings, get_settings, with_overrides
 
-_lock = threading.Lock()
-_engines: dict[tuple[str, str], Engine] = {}
+_lock = threading.RLock()  # re-entered: the auto engine asks for the engines it delegates to
+_engines: dict[tuple[str, str, str], Engine] = {}
 _llms: dict[str, LLM] = {}
 _stores: dict[str, RunStore] = {}
 
@@ -32,7 +32,7 @@ def engine_for(engine_id: str, settings: Settings, tables: Sequence[TableInfo] =
     The engine may read the data of every catalog table and of ``tables`` (e.g. ad-hoc files), so a
     first question about a new file does not have to restart it.
     """
-    key = (engine_id, str(settings.home))
+    key = (engine_id, str(settings.home), settings.remote or "")
     with _lock:
         if key not in _engines:
             _engines[key] = get_engine(engine_id, settings, data_dirs([*catalog_tables(settings), *tables]))
@@ -100,6 +100,7 @@ def ask(
     model: str | LLM | None = None,
     max_attempts: int | None = None,
     row_limit: int | None = None,
+    remote: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
 ) -> Answer:
@@ -111,7 +112,8 @@ def ask(
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
-        max_attempts, row_limit: override the settings of the same names for this question.
+        max_attempts, row_limit, remote: override the settings of the same names for this question
+            (``remote``: the Spark Connect endpoint of the ``connect`` engine, ``sc://host:port``).
         settings: settings to use instead of the environment's.
         listener: called with ``(event, data)`` as the run progresses.
 
@@ -120,7 +122,9 @@ def ask(
     """
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
-    settings = with_overrides(settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit)
+    settings = with_overrides(
+        settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit, remote=remote
+    )
     selected = select_tables(tables, files, settings)
     llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
     eng = (

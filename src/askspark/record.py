@@ -82,6 +82,7 @@ class Attempt(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     logs: str = ""
+    engine: str | None = None  # the engine that ran this attempt's code (auto delegates)
 
 
 class Answer(BaseModel):
@@ -90,7 +91,7 @@ class Answer(BaseModel):
     status: Literal["succeeded", "failed", "running"]
     run_id: str
     question: str
-    engine: str
+    engine: str  # the engine asked for (local, connect, auto, ...)
     model: str
     tables: list[str] = Field(default_factory=list)
     code: str | None = None
@@ -101,7 +102,8 @@ class Answer(BaseModel):
     stop_reason: str | None = None
     created_at: datetime
     seconds: float = 0.0
-    notices: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)  # includes why auto chose an engine
+    engine_used: str | None = None  # the engine that ran the last attempt's code
 
     @property
     def succeeded(self) -> bool:

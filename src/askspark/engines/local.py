@@ -51,11 +51,17 @@ WORKER_MAX_TASKS = 256  # processes and threads: gRPC and Arrow start a few doze
 class Worker:
     """One started worker process, waiting for its job."""
 
-    def __init__(self, settings: Settings, state: ServerState, memory_mb: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: ServerState,
+        memory_mb: int | None = None,
+        staging: Path | None = None,
+    ) -> None:
         self.session_id = str(uuid.uuid4())
         self.server = state.socket_dir  # the server this worker is connected to
         self.memory_mb = memory_mb or settings.worker_memory_mb
-        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=outbox_root(settings)))
+        self.outbox = Path(tempfile.mkdtemp(prefix="w-", dir=staging or outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
             writable=[self.outbox],
@@ -113,12 +119,6 @@ class Worker:
             self.cgroup.remove()
         shutil.rmtree(self.outbox, ignore_errors=True)
         self.log_path.unlink(missing_ok=True)
-
-
-def _outbox_root(settings: Settings) -> Path:
-    root = settings.runs_dir / ".workers"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _spawn(
@@ -193,7 +193,7 @@ class LocalEngine:
 
     def _new_worker(self, memory_mb: int | None = None) -> Worker:
         with self._lock:  # a worker's directory must be registered before the sweep can see it
-            worker = Worker(self.settings, self.state, memory_mb)
+            worker = Worker(self.settings, self.state, memory_mb, self.staging())
             self._live.add(worker)
         return worker
 
@@ -285,7 +285,8 @@ class LocalEngine:
             if self._suspect and self.owned and not self.probe():
                 self.restart(self.state.readable)
             self._suspect = False
-            self.ensure_readable(job)
+            if job.execute:  # a dry run binds empty stand-ins: it reads no data
+                self.ensure_readable(job)
             worker = self._ready_worker(job)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
@@ -302,6 +303,10 @@ class LocalEngine:
             # After the job, not during it: on two cores a starting worker would slow the job down.
             self._spawn_spare_async()
 
+    def staging(self) -> Path:
+        """The directory this engine's workers stage results in (swept after each job)."""
+        return outbox_root(self.settings)
+
     def sweep_outbox(self) -> None:
         """Remove whatever a run wrote into the staging area outside its own worker's directory.
 
@@ -310,7 +315,7 @@ class LocalEngine:
         """
         with self._lock:
             keep = {w.outbox for w in self._live}
-            for entry in outbox_root(self.settings).iterdir():
+            for entry in self.staging().iterdir():
                 owner = entry.with_suffix("") if entry.suffix == ".log" else entry
                 if owner in keep:
                     continue
@@ -370,17 +375,21 @@ class LocalEngine:
 
         threading.Thread(target=spawn, daemon=True).start()
 
+    def payload(self, worker: Worker, job: Job) -> dict[str, Any]:
+        """The job as the worker reads it: results are staged in the worker's own outbox."""
+        return job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
+
     def _run_in(self, worker: Worker, job: Job) -> Execution:
-        payload = job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
         start = time.perf_counter()
-        report = worker.exchange(payload, job.limits.timeout_seconds)
+        report = worker.exchange(self.payload(worker, job), job.limits.timeout_seconds)
         elapsed = time.perf_counter() - start
         if report is None:
             return self._lost(worker, job, elapsed)
         execution = _execution(report, worker.log_tail())
-        if execution.result is not None:
+        if execution.result is not None and _staged(execution.result.location, worker.outbox):
             execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
         execution.timings["worker"] = elapsed
+        execution.engine = self.id
         return execution
 
     def _lost(self, worker: Worker, job: Job, elapsed: float) -> Execution:
@@ -424,6 +433,11 @@ class LocalEngine:
         self._release()
         if self.owned:
             stop_server(self.state)
+
+
+def _staged(location: str | None, outbox: Path) -> bool:
+    """Whether a result was staged in the worker's outbox (not written straight to a cluster's store)."""
+    return location is not None and Path(location).is_relative_to(outbox)
 
 
 def _keep_result(outbox: Path, output_dir: Path) -> str:

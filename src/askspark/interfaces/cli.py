@@ -95,7 +95,11 @@ def ask(
     file: Annotated[
         list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")
     ] = [],  # noqa: B006
-    engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
+    engine: Annotated[str | None, typer.Option(help="Engine id: local (default), connect or auto.")] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(help="Spark Connect endpoint for --engine connect/auto, sc://HOST:PORT."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")
     ] = None,
@@ -116,6 +120,7 @@ def ask(
         model=model,
         max_attempts=max_attempts,
         row_limit=row_limit,
+        remote=remote,
         listener=None if json_output else progress,
     )
     if json_output:
