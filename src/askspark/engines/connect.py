@@ -104,11 +104,20 @@ class ConnectEngine(LocalEngine):
             log_tail=tail[-3000:],
         )
 
+    def full_result(self, job: Job) -> str | None:
+        """Where the cluster writes a truncated answer's full result (None: not kept)."""
+        root = self.settings.connect_results_dir
+        return f"{root.rstrip('/')}/{job.run_id}/attempt-{job.attempt}" if root else None
+
     def payload(self, worker: Worker, job: Job) -> dict[str, Any]:
-        full = None
-        if self.settings.connect_results_dir:
-            full = f"{self.settings.connect_results_dir.rstrip('/')}/{job.run_id}/attempt-{job.attempt}"
-        return super().payload(worker, job) | {"full_result": full}
+        return super().payload(worker, job) | {"full_result": self.full_result(job)}
+
+    def place_result(self, worker: Worker, job: Job, reported: str | None) -> str:
+        """The cluster's copy when the worker says it wrote one there; else the staged rows, moved."""
+        full = self.full_result(job)
+        if full is not None and reported == full:
+            return full
+        return super().place_result(worker, job, reported)
 
     def run(self, job: Job) -> Execution:
         execution = super().run(job)

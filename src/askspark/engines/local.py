@@ -379,6 +379,13 @@ class LocalEngine:
         """The job as the worker reads it: results are staged in the worker's own outbox."""
         return job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
 
+    def place_result(self, worker: Worker, job: Job, reported: str | None) -> str:  # noqa: ARG002
+        """Where the full result ends up: moved from the worker's outbox into the run's own directory.
+
+        The worker's report is not trusted for the place: the engine decides it.
+        """
+        return _keep_result(worker.outbox, Path(job.output_dir))
+
     def _run_in(self, worker: Worker, job: Job) -> Execution:
         start = time.perf_counter()
         report = worker.exchange(self.payload(worker, job), job.limits.timeout_seconds)
@@ -386,8 +393,8 @@ class LocalEngine:
         if report is None:
             return self._lost(worker, job, elapsed)
         execution = _execution(report, worker.log_tail())
-        if execution.result is not None and _staged(execution.result.location, worker.outbox):
-            execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
+        if execution.result is not None:
+            execution.result.location = self.place_result(worker, job, execution.result.location)
         execution.timings["worker"] = elapsed
         execution.engine = self.id
         return execution
@@ -433,11 +440,6 @@ class LocalEngine:
         self._release()
         if self.owned:
             stop_server(self.state)
-
-
-def _staged(location: str | None, outbox: Path) -> bool:
-    """Whether a result was staged in the worker's outbox (not written straight to a cluster's store)."""
-    return location is not None and Path(location).is_relative_to(outbox)
 
 
 def _keep_result(outbox: Path, output_dir: Path) -> str:
