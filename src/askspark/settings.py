@@ -89,9 +89,6 @@ class Settings(BaseSettings):
         "(a directory or URI the cluster can write and you can read). Unset: only the bounded rows are "
         "kept for such answers.",
     )
-    connect_startup_seconds: float = Field(
-        20.0, gt=0, description="How long the connect engine waits for the cluster to answer a new session."
-    )
     auto_threshold_bytes: int = Field(
         256 * 1024 * 1024,
         ge=0,
