@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from askspark.engines.local import _Gate
+from askspark.engines.local import Gate
 from askspark.errors import UsageError
 from askspark.interfaces.http.app import is_loopback
 from askspark.interfaces.http.runner import Runner
@@ -68,7 +68,7 @@ def test_recovery_requeues_only_runs_of_a_server_that_is_gone(tmp_path: Path) ->
 
 
 def test_gate_restart_waits_for_running_jobs_and_holds_new_ones() -> None:
-    gate, order = _Gate(), []
+    gate, order = Gate(), []
     job_running = threading.Event()
 
     def job(name: str, hold: float) -> None:

@@ -22,8 +22,8 @@ from askspark.runs.loop import Listener, Run
 from askspark.runs.store import RunStore
 from askspark.settings import Settings, get_settings, with_overrides
 
-_lock = threading.Lock()
-_engines: dict[tuple[str, str], Engine] = {}
+_lock = threading.RLock()  # re-entered: the auto engine asks for the engines it delegates to
+_engines: dict[tuple[str, str, str], Engine] = {}
 _llms: dict[str, LLM] = {}
 _stores: dict[str, RunStore] = {}
 
@@ -34,7 +34,7 @@ def engine_for(engine_id: str, settings: Settings, tables: Sequence[TableInfo] =
     The engine may read the data of every catalog table and of ``tables`` (e.g. ad-hoc files), so a
     first question about a new file does not have to restart it.
     """
-    key = (engine_id, str(settings.home))
+    key = (engine_id, str(settings.home), settings.remote or "")
     with _lock:
         if key not in _engines:
             _engines[key] = get_engine(engine_id, settings, data_dirs([*catalog_tables(settings), *tables]))
@@ -137,6 +137,7 @@ def ask(
     max_attempts: int | None = None,
     row_limit: int | None = None,
     catalog: str | None = None,
+    remote: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
 ) -> Answer:
@@ -150,7 +151,8 @@ def ask(
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
-        max_attempts, row_limit, catalog: override the settings of the same names for this question.
+        max_attempts, row_limit, catalog, remote: override the settings of the same names for this
+            question (``remote``: the Spark Connect endpoint of the ``connect`` engine, ``sc://host:port``).
         settings: settings to use instead of the environment's.
         listener: called with ``(event, data)`` as the run progresses.
 
@@ -166,6 +168,7 @@ def ask(
         max_attempts=max_attempts,
         row_limit=row_limit,
         catalog=catalog,
+        remote=remote,
         settings=settings,
         listener=listener,
     ).execute()
@@ -181,6 +184,7 @@ def prepare_run(
     max_attempts: int | None = None,
     row_limit: int | None = None,
     catalog: str | None = None,
+    remote: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
     run_id: str | None = None,
@@ -193,7 +197,11 @@ def prepare_run(
     if not question or not question.strip():
         raise UsageError("the question is empty", suggestion="ask something about the selected data")
     settings = with_overrides(
-        settings or get_settings(), max_attempts=max_attempts, row_limit=row_limit, catalog=catalog
+        settings or get_settings(),
+        max_attempts=max_attempts,
+        row_limit=row_limit,
+        catalog=catalog,
+        remote=remote,
     )
     start = time.perf_counter()
     chosen: list[ChosenTable] = []

@@ -82,6 +82,7 @@ class Attempt(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     logs: str = ""
+    engine: str | None = None  # the engine that ran this attempt's code (auto delegates)
 
 
 class ChosenTable(BaseModel):
@@ -98,7 +99,7 @@ class Answer(BaseModel):
     status: Literal["succeeded", "failed", "running", "queued"]
     run_id: str
     question: str
-    engine: str
+    engine: str  # the engine asked for (local, connect, auto, ...)
     model: str
     tables: list[str] = Field(default_factory=list)
     code: str | None = None
@@ -112,9 +113,10 @@ class Answer(BaseModel):
     # Seconds of the run's own steps outside any attempt: ``catalog`` (reading the selected tables'
     # definitions), ``engine`` (getting a started engine), ``store`` (saving this document).
     timings: dict[str, float] = Field(default_factory=dict)
-    notices: list[str] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)  # includes why auto chose an engine
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)
     chosen_tables: list[ChosenTable] = Field(default_factory=list)  # when picked by the question
+    engine_used: str | None = None  # the engine that ran the last attempt's code
 
     @property
     def succeeded(self) -> bool:

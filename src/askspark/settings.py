@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from askspark.errors import UsageError
@@ -44,7 +44,9 @@ class Settings(BaseSettings):
         default_factory=lambda: Path.home() / ".cache" / "askspark" / "models",
         description="Cache of the embedded model file, joined once from its PyPI parts (about 1.1 GB).",
     )
-    engine: str = Field("local", description="Execution engine id.")
+    engine: str = Field(
+        "local", description="Execution engine id: local, connect (a Spark Connect cluster) or auto."
+    )
     max_attempts: int = Field(5, ge=1, le=20, description="Attempts per question, the first included.")
     stop_on_repeat: bool = Field(
         True, description="Stop early when an attempt fails with the same error as the one before it."
@@ -121,6 +123,33 @@ class Settings(BaseSettings):
     )
     spark_startup_seconds: float = Field(
         120.0, gt=0, description="How long to wait for the local Spark server to accept connections."
+    )
+    remote: str | None = Field(
+        None,
+        description="Spark Connect endpoint of the connect engine, sc://host:port (a cluster's Connect "
+        "server). The cluster reads each table at its catalog location, so the location must be one the "
+        "cluster can reach.",
+    )
+    connect_token: SecretStr | None = Field(
+        None,
+        description="Spark 4 Connect authentication token (the server's spark.connect.authenticate.token). "
+        "Added by askspark's own bridge: generated code never sees it. Sent only over TLS "
+        "(sc://...;use_ssl=true) or to a loopback host.",
+    )
+    connect_results_dir: str | None = Field(
+        None,
+        description="Where the connect engine's cluster writes the full result of a truncated answer "
+        "(a directory or URI the cluster can write and you can read). Unset: only the bounded rows are "
+        "kept for such answers.",
+    )
+    auto_threshold_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=0,
+        description="The auto engine runs a question on the local engine when its selected data (the sum "
+        "of the file sizes at the tables' locations) is at most this many bytes, else on auto_cluster.",
+    )
+    auto_cluster: str = Field(
+        "connect", description="The engine id the auto engine uses for data above auto_threshold_bytes."
     )
     llm_max_tokens: int = Field(1024, ge=64, description="Maximum tokens the model may write per attempt.")
     llm_timeout_seconds: float = Field(

@@ -57,6 +57,8 @@ class Execution(BaseModel):
     result: ResultPreview | None = None
     logs: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
+    engine: str | None = None  # the engine that ran the job (auto delegates to another one)
+    notices: list[str] = Field(default_factory=list)  # for the answer, e.g. why auto chose an engine
 
 
 class Engine(Protocol):
@@ -69,6 +71,8 @@ class Engine(Protocol):
 
 ENGINES: dict[str, str] = {
     "local": "askspark.engines.local:create",
+    "connect": "askspark.engines.connect:create",
+    "auto": "askspark.engines.auto:create",
 }
 
 

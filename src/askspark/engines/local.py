@@ -54,12 +54,18 @@ WORKER_MAX_TASKS = 256  # processes and threads: gRPC and Arrow start a few doze
 class Worker:
     """One started worker process, waiting for its job."""
 
-    def __init__(self, settings: Settings, state: ServerState, memory_mb: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        state: ServerState,
+        memory_mb: int | None = None,
+        staging: Path | None = None,
+    ) -> None:
         self.session_id = str(uuid.uuid4())
         self.server = state.socket_dir  # the server this worker is connected to
         self.memory_mb = memory_mb or settings.worker_memory_mb
         # The pid in the name tells other processes sharing the server whose directory this is.
-        self.outbox = Path(tempfile.mkdtemp(prefix=f"w{os.getpid()}-", dir=outbox_root(settings)))
+        self.outbox = Path(tempfile.mkdtemp(prefix=f"w{os.getpid()}-", dir=staging or outbox_root(settings)))
         self.log_path = self.outbox.with_suffix(".log")
         spec = sandbox.SandboxSpec(
             writable=[self.outbox],
@@ -119,12 +125,6 @@ class Worker:
         self.log_path.unlink(missing_ok=True)
 
 
-def _outbox_root(settings: Settings) -> Path:
-    root = settings.runs_dir / ".workers"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 def _spawn(
     settings: Settings, state: ServerState, spec: sandbox.SandboxSpec, log: Path, group: cgroups.Cgroup | None
 ) -> subprocess.Popen[bytes]:
@@ -168,7 +168,7 @@ def _read_line(proc: subprocess.Popen[bytes], seconds: float) -> str | None:
     return buf.split(b"\n", 1)[0].decode()
 
 
-class _Gate:
+class Gate:
     """Jobs share the server; a restart has it alone: it waits for running jobs and holds new ones back.
 
     Several jobs run at once when the HTTP API runs questions concurrently; restarting the server
@@ -223,7 +223,7 @@ class LocalEngine:
         self.owned = shared is None
         self.state = shared or start_server(settings, readable)
         self._lock = threading.Lock()
-        self._gate = _Gate()
+        self._gate = Gate()
         self._control_lock = threading.Lock()
         self._spare: Worker | None = None
         self._control: Any = None
@@ -237,7 +237,7 @@ class LocalEngine:
 
     def _new_worker(self, memory_mb: int | None = None) -> Worker:
         with self._lock:  # a worker's directory must be registered before the sweep can see it
-            worker = Worker(self.settings, self.state, memory_mb)
+            worker = Worker(self.settings, self.state, memory_mb, self.staging())
             self._live.add(worker)
         return worker
 
@@ -341,12 +341,16 @@ class LocalEngine:
         if self._suspect and self.owned and not self.probe():
             self.restart()
         self._suspect = False
-        self.ensure_readable(job)
+        if job.execute:  # a dry run binds empty stand-ins: it reads no data
+            self.ensure_readable(job)
 
     def _run_shared(self, job: Job) -> Execution:
         with self._gate.job():
-            worker = self._take_worker(job.limits.memory_mb)
-            return self._execute(worker, job)
+            return self._execute(self._ready_worker(job), job)
+
+    def _ready_worker(self, job: Job) -> Worker:
+        """A started worker for the job (the spare when it fits); subclasses name their own causes."""
+        return self._take_worker(job.limits.memory_mb)
 
     def _execute(self, worker: Worker, job: Job) -> Execution:
         try:
@@ -362,6 +366,10 @@ class LocalEngine:
             # After the job, not during it: on two cores a starting worker would slow the job down.
             self._spawn_spare_async()
 
+    def staging(self) -> Path:
+        """The directory this engine's workers stage results in (swept after each job)."""
+        return outbox_root(self.settings)
+
     def sweep_outbox(self) -> None:
         """Remove whatever a run wrote into the staging area outside its own worker's directory.
 
@@ -370,7 +378,7 @@ class LocalEngine:
         """
         with self._lock:
             keep = {w.outbox for w in self._live}
-            for entry in outbox_root(self.settings).iterdir():
+            for entry in self.staging().iterdir():
                 owner = entry.with_suffix("") if entry.suffix == ".log" else entry
                 if owner in keep or _another_process(owner.name):
                     continue
@@ -431,19 +439,30 @@ class LocalEngine:
 
         threading.Thread(target=spawn, daemon=True).start()
 
+    def payload(self, worker: Worker, job: Job) -> dict[str, Any]:
+        """The job as the worker reads it: results are staged in the worker's own outbox."""
+        return job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
+
+    def place_result(self, worker: Worker, job: Job, reported: str | None) -> str:  # noqa: ARG002
+        """Where the full result ends up: moved from the worker's outbox into the run's own directory.
+
+        The worker's report is not trusted for the place: the engine decides it.
+        """
+        return _keep_result(worker.outbox, Path(job.output_dir))
+
     def _run_in(self, worker: Worker, job: Job) -> Execution:
-        payload = job.model_dump(mode="json") | {"output_dir": str(worker.outbox)}
         start = time.perf_counter()
-        report = worker.exchange(payload, job.limits.timeout_seconds)
+        report = worker.exchange(self.payload(worker, job), job.limits.timeout_seconds)
         elapsed = time.perf_counter() - start
         if report is None:
             return self._lost(worker, job, elapsed)
         execution = _execution(report, worker.log_tail())
         if execution.result is not None:
             start = time.perf_counter()
-            execution.result.location = _keep_result(worker.outbox, Path(job.output_dir))
+            execution.result.location = self.place_result(worker, job, execution.result.location)
             execution.timings["keep_result"] = time.perf_counter() - start
         execution.timings["worker"] = elapsed
+        execution.engine = self.id
         return execution
 
     def _lost(self, worker: Worker, job: Job, elapsed: float) -> Execution:

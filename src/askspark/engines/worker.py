@@ -147,9 +147,13 @@ def preview(df: Any, job: dict[str, Any], timings: dict[str, float]) -> dict[str
     timings["collect"] = time.perf_counter() - start
     rows, truncated = bounded_rows(table, limits["row_limit"], limits["max_result_bytes"])
     location = os.path.join(job["output_dir"], "result")
-    if truncated:  # the full result is larger than what we hold: let Spark write all of it
-        df.write.mode("overwrite").parquet(location)
-    else:
+    # Where Spark writes the full result of a truncated answer: the staging directory by default; a
+    # cluster's engine names a place the cluster can write (or None: keep the bounded rows only).
+    full = job.get("full_result", location)
+    if truncated and full:
+        df.write.mode("overwrite").parquet(full)
+        location = full
+    if location != full or not truncated:
         import pyarrow.parquet as pq
 
         os.makedirs(location, exist_ok=True)

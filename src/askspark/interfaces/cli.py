@@ -105,7 +105,11 @@ def ask(
         str | None,
         typer.Option(help="Default catalog for names without CATALOG: (default: local; glue, iceberg)."),
     ] = None,
-    engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
+    engine: Annotated[str | None, typer.Option(help="Engine id: local (default), connect or auto.")] = None,
+    remote: Annotated[
+        str | None,
+        typer.Option(help="Spark Connect endpoint for --engine connect/auto, sc://HOST:PORT."),
+    ] = None,
     model: Annotated[
         str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")
     ] = None,
@@ -130,6 +134,7 @@ def ask(
         max_attempts=max_attempts,
         row_limit=row_limit,
         catalog=catalog,
+        remote=remote,
         listener=None if json_output else progress,
     )
     if json_output:

@@ -216,6 +216,11 @@ class Run:
         attempt.timings |= execution.timings
         attempt.logs = execution.logs[-4000:]
         attempt.error = execution.error
+        attempt.engine = execution.engine or self.engine.id
+        self.answer.engine_used = attempt.engine
+        for notice in execution.notices:
+            if notice not in self.answer.notices:
+                self.answer.notices.append(notice)
         if execution.ok:
             self.answer.result = execution.result
 
