@@ -15,6 +15,13 @@ pkgs=()
 java_ok || pkgs+=(openjdk-17-jre-headless)
 command -v bwrap >/dev/null || pkgs+=(bubblewrap)
 command -v socat >/dev/null || pkgs+=(socat)
+# The hive catalog's own metastore: a Derby network server (derbynet) and Spark's client driver for it.
+[ -f /usr/share/java/derbynet.jar ] || pkgs+=(libderby-java)
+[ -f /usr/share/java/derbyclient.jar ] || pkgs+=(libderbyclient-java)
+# The jdbc catalog: PostgreSQL's JDBC driver for Spark's JDBC source (no Maven downloads at run time).
+[ -f /usr/share/java/postgresql.jar ] || pkgs+=(libpostgresql-jdbc-java)
+# Tests start a real PostgreSQL server for the jdbc catalog.
+if [ "${1:-}" = "--dev" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pkgs+=(postgresql); fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${pkgs[*]}"
   as_root apt-get update -q

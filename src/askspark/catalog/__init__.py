@@ -13,6 +13,8 @@ __all__ = ["CATALOGS", "Catalog", "Column", "LocalCatalog", "TableInfo", "get_ca
 
 CATALOGS: dict[str, str] = {
     "local": "askspark.catalog.local:LocalCatalog",
+    "hive": "askspark.catalog.hive:HiveCatalog",
+    "jdbc": "askspark.catalog.jdbc:JdbcCatalog",
 }
 
 

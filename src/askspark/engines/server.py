@@ -202,9 +202,12 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
         settings.engine_dir / "outbox",
         settings.warehouse,
         settings.home / "uploads",
+        settings.hive_warehouse,
     ):
         made.mkdir(parents=True, exist_ok=True)
-    dirs = sorted({p.resolve() for p in (settings.warehouse, settings.home / "uploads", *(readable or []))})
+    # The hive catalog's managed tables are read by location too (the server gets no metastore).
+    own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse)
+    dirs = sorted({p.resolve() for p in (*own, *(readable or []))})
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
     wrapper = _python_wrapper(settings)
     port = INNER_PORT if settings.sandbox else _free_port()
