@@ -15,6 +15,7 @@ from askspark import api
 from askspark.catalog.base import Catalog
 from askspark.errors import NotFoundError
 from askspark.llm.scripted import ScriptedLLM
+from askspark.record import Answer
 from askspark.runs.loop import Run
 from askspark.settings import Settings
 
@@ -67,7 +68,7 @@ def check_unknown(known: KnownTables) -> None:
         known.catalog.list_tables(known.database + "_nope")
 
 
-def check_answer(known: KnownTables, engine: Any, settings: Settings) -> None:
+def check_answer(known: KnownTables, engine: Any, settings: Settings) -> tuple[Answer, ScriptedLLM]:
     """A question answered end to end on the local engine, the model scripted."""
     info = known.catalog.describe(known.database, known.table)
     llm = ScriptedLLM(replies=[f"```python\n{known.code.strip()}\n```"])
@@ -83,3 +84,4 @@ def check_answer(known: KnownTables, engine: Any, settings: Settings) -> None:
     assert answer.status == "succeeded", answer.error
     assert answer.result is not None
     assert answer.result.rows == known.expected_rows
+    return answer, llm
