@@ -16,7 +16,6 @@ from askspark.catalog.base import Catalog
 from askspark.errors import NotFoundError
 from askspark.llm.scripted import ScriptedLLM
 from askspark.record import Answer
-from askspark.runs.loop import Run
 from askspark.settings import Settings
 
 
@@ -72,15 +71,7 @@ def check_answer(known: KnownTables, engine: Any, settings: Settings) -> tuple[A
     """A question answered end to end on the local engine, the model scripted."""
     info = known.catalog.describe(known.database, known.table)
     llm = ScriptedLLM(replies=[f"```python\n{known.code.strip()}\n```"])
-    run = Run(
-        known.question,
-        [info],
-        llm=llm,
-        engine=engine,
-        store=api.store_for(settings),
-        settings=settings,
-    )
-    answer = run.execute()
+    answer = api.ask(known.question, [info], engine=engine, model=llm, settings=settings)
     assert answer.status == "succeeded", answer.error
     assert answer.result is not None
     assert answer.result.rows == known.expected_rows

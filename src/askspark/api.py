@@ -71,13 +71,16 @@ def close_all() -> None:
         engine.close()
 
 
-def select_tables(tables: Sequence[str], files: Sequence[str | Path], settings: Settings) -> list[TableInfo]:
-    """Catalog tables by name and ad-hoc files, as table definitions. Unknown names raise NotFoundError."""
+def select_tables(
+    tables: Sequence[str | TableInfo], files: Sequence[str | Path], settings: Settings
+) -> list[TableInfo]:
+    """Catalog tables by name (or already described, e.g. by the hive or jdbc catalog) and ad-hoc files,
+    as table definitions. Unknown names raise NotFoundError."""
     from askspark.catalog.files import infer_table, table_name_for
     from askspark.catalog.local import LocalCatalog
 
     catalog = LocalCatalog(settings)
-    selected = [catalog.resolve(name) for name in tables]
+    selected = [t if isinstance(t, TableInfo) else catalog.resolve(t) for t in tables]
     for path in files:
         name = table_name_for(path)
         selected.append(infer_table(path, database="files", name=name, sample_values=settings.sample_values))
@@ -93,7 +96,7 @@ def select_tables(tables: Sequence[str], files: Sequence[str | Path], settings: 
 
 def ask(
     question: str,
-    tables: Sequence[str] = (),
+    tables: Sequence[str | TableInfo] = (),
     files: Sequence[str | Path] = (),
     *,
     engine: str | Engine | None = None,
@@ -107,7 +110,8 @@ def ask(
 
     Args:
         question: the question in plain English.
-        tables: catalog tables as ``db.table`` (or a unique bare ``table``).
+        tables: local catalog tables as ``db.table`` (or a unique bare ``table``), or TableInfo objects
+            from any catalog (``get_catalog("hive", settings).describe("sales", "orders")``).
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
