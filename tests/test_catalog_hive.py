@@ -213,3 +213,81 @@ def test_metastore_survives_a_restart_and_serves_two_processes(
     finally:
         if other.poll() is None:
             other.kill()
+
+
+EXTERNAL_CLIENT = textwrap.dedent("""
+    import json, sys
+    from askspark.catalog.hive import HiveCatalog
+    from askspark.settings import Settings
+
+    home, uri, warehouse = sys.argv[1:4]
+    catalog = HiveCatalog(Settings(home=home, hive_metastore_uri=uri, hive_warehouse_dir=warehouse))
+    spark = catalog.session()
+    spark.sql("CREATE DATABASE IF NOT EXISTS ext")
+    spark.sql("CREATE TABLE IF NOT EXISTS ext.t (a int COMMENT 'a number') USING parquet")
+    spark.sql("INSERT OVERWRITE ext.t VALUES (1), (2)")
+    info = catalog.describe("ext", "t")
+    print(json.dumps({"databases": catalog.list_databases(), "tables": catalog.list_tables("ext"),
+                      "info": info.model_dump()}))
+""")
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_an_external_metastore_by_thrift_uri(tmp_path: Path) -> None:
+    """A real Hive metastore service (Hive 2.3 from pyspark's jars, its own embedded Derby) on loopback;
+    a separate process (one Hive session per process) uses it through ASKSPARK_HIVE_METASTORE_URI."""
+    import json
+    import socket
+    import time
+
+    import pyspark
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    jars = Path(pyspark.__file__).parent / "jars" / "*"
+    db, warehouse = tmp_path / "db", tmp_path / "warehouse"
+    conf = [f"javax.jdo.option.ConnectionURL=jdbc:derby:;databaseName={db};create=true",
+            "datanucleus.schema.autoCreateAll=true", "hive.metastore.schema.verification=false",
+            f"hive.metastore.warehouse.dir={warehouse}", "hive.async.log.enabled=false"]  # fmt: skip
+    cmd = ["java", "-Xmx512m", "-cp", str(jars), "org.apache.hadoop.hive.metastore.HiveMetaStore"]
+    cmd += ["-p", str(port)] + [arg for c in conf for arg in ("--hiveconf", c)]
+    service = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 240
+        while not _listening(port):
+            assert service.poll() is None and time.monotonic() < deadline, (
+                "the metastore service did not start"
+            )
+            time.sleep(1)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK", "ASKSPARK"))}
+        args = [str(tmp_path / "home"), f"thrift://127.0.0.1:{port}", str(warehouse)]
+        out = subprocess.run(
+            [sys.executable, "-c", EXTERNAL_CLIENT, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        service.kill()
+        service.wait()
+    assert found["databases"] == ["default", "ext"] and found["tables"] == ["t"]
+    info = found["info"]
+    assert info["location"] == str(warehouse / "ext.db" / "t") and info["format"] == "parquet"
+    assert info["columns"][0] == {
+        "name": "a",
+        "type": "int",
+        "nullable": True,
+        "comment": "a number",
+        "samples": [],
+    }
+    assert not (tmp_path / "home" / "hive" / "derby.json").exists()  # no local metastore was started
