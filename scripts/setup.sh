@@ -18,6 +18,13 @@ command -v bwrap >/dev/null || pkgs+=(bubblewrap)
 command -v socat >/dev/null || pkgs+=(socat)
 # The web UI's browser test drives Debian's chromium through Playwright (never 'playwright install').
 if $dev; then command -v chromium >/dev/null || pkgs+=(chromium); fi
+# The hive catalog's own metastore: a Derby network server (derbynet) and Spark's client driver for it.
+[ -f /usr/share/java/derbynet.jar ] || pkgs+=(libderby-java)
+[ -f /usr/share/java/derbyclient.jar ] || pkgs+=(libderbyclient-java)
+# The jdbc catalog: PostgreSQL's JDBC driver for Spark's JDBC source (no Maven downloads at run time).
+[ -f /usr/share/java/postgresql.jar ] || pkgs+=(libpostgresql-jdbc-java)
+# Tests start a real PostgreSQL server for the jdbc catalog.
+if $dev && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pkgs+=(postgresql); fi
 if [ ${#pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${pkgs[*]}"
   as_root apt-get update -q

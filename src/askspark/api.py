@@ -73,16 +73,19 @@ def close_all() -> None:
         engine.close()
 
 
-def select_tables(tables: Sequence[str], files: Sequence[str | Path], settings: Settings) -> list[TableInfo]:
-    """Catalog tables by name and ad-hoc files, as table definitions. Unknown names raise NotFoundError.
+def select_tables(
+    tables: Sequence[str | TableInfo], files: Sequence[str | Path], settings: Settings
+) -> list[TableInfo]:
+    """Catalog tables by name (or already described) and ad-hoc files, as table definitions.
 
     A name is ``db.table`` (or a unique bare ``table``) in the default catalog (setting ``catalog``), or
-    ``CATALOG:db.table`` in another one, e.g. ``glue:sales.orders``.
+    ``CATALOG:db.table`` in another one, e.g. ``glue:sales.orders``. A TableInfo (e.g. from
+    ``get_catalog("hive", settings).describe(...)``) is taken as it is. Unknown names raise NotFoundError.
     """
     from askspark.catalog import resolve_table
     from askspark.catalog.files import infer_table, table_name_for
 
-    selected = [resolve_table(name, settings) for name in tables]
+    selected = [t if isinstance(t, TableInfo) else resolve_table(t, settings) for t in tables]
     for path in files:
         name = table_name_for(path)
         selected.append(infer_table(path, database="files", name=name, sample_values=settings.sample_values))
@@ -129,7 +132,7 @@ def _nothing_selected(settings: Settings) -> UsageError:
 
 def ask(
     question: str,
-    tables: Sequence[str] = (),
+    tables: Sequence[str | TableInfo] = (),
     files: Sequence[str | Path] = (),
     *,
     engine: str | Engine | None = None,
@@ -148,6 +151,7 @@ def ask(
         tables: catalog tables as ``db.table`` (or a unique bare ``table``), ``CATALOG:db.table`` for a
             catalog other than the default. With no tables and no files, the tables are picked from the
             default catalog by the question (``Answer.chosen_tables`` says which and why).
+            TableInfo objects from any catalog are taken as they are.
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
@@ -176,7 +180,7 @@ def ask(
 
 def prepare_run(
     question: str,
-    tables: Sequence[str] = (),
+    tables: Sequence[str | TableInfo] = (),
     files: Sequence[str | Path] = (),
     *,
     engine: str | Engine | None = None,

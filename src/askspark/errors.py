@@ -102,6 +102,13 @@ class EngineUnavailableError(AskSparkError):
     code = "engine_unavailable"
 
 
+class CatalogUnavailableError(AskSparkError):
+    """A catalog (a metastore, a database server) cannot be started or reached."""
+
+    status = 503
+    code = "catalog_unavailable"
+
+
 class SandboxUnavailableError(AskSparkError):
     """The sandbox cannot be set up; askspark refuses to run generated code without it."""
 

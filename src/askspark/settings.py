@@ -182,10 +182,47 @@ class Settings(BaseSettings):
         description="Questions waiting for a free slot in the HTTP server; beyond that it answers 429 "
         "with Retry-After.",
     )
+    hive_metastore_uri: str | None = Field(
+        None,
+        description="Thrift URI of an external Hive metastore (thrift://host:9083) for the hive catalog; "
+        "unset, askspark runs a local Derby network server on 127.0.0.1 with its data under home/hive.",
+    )
+    hive_warehouse_dir: Path | None = Field(
+        None,
+        description="Warehouse directory of the hive catalog's managed tables (default home/hive/warehouse).",
+    )
+    hive_derby_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the local Derby metastore server (0: a free port, chosen once).",
+    )
+    jdbc_url: str | None = Field(
+        None,
+        description="JDBC URL of the jdbc catalog's PostgreSQL database (jdbc:postgresql://host:port/db), "
+        "without credentials.",
+    )
+    jdbc_user: str | None = Field(None, description="User name for the jdbc catalog.")
+    jdbc_password: SecretStr | None = Field(
+        None,
+        description="Password for the jdbc catalog (prefer jdbc_password_file). Never shown to the model or "
+        "to generated code.",
+    )
+    jdbc_password_file: Path | None = Field(
+        None, description="File holding the jdbc catalog's password (first line), e.g. a mounted secret."
+    )
+    jdbc_schemas: str = Field(
+        "",
+        description="Comma-separated PostgreSQL schemas the jdbc catalog lists (empty: all but system ones).",
+    )
 
     @property
     def warehouse(self) -> Path:
         return self.home / "warehouse"
+
+    @property
+    def hive_warehouse(self) -> Path:
+        return self.hive_warehouse_dir or self.home / "hive" / "warehouse"
 
     @property
     def runs_dir(self) -> Path:

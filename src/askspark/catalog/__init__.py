@@ -31,6 +31,8 @@ CATALOGS: dict[str, str] = {
     "local": "askspark.catalog.local:LocalCatalog",
     "glue": "askspark.catalog.glue:GlueCatalog",
     "iceberg": "askspark.catalog.iceberg:IcebergCatalog",
+    "hive": "askspark.catalog.hive:HiveCatalog",
+    "jdbc": "askspark.catalog.jdbc:JdbcCatalog",
 }
 
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(.+)")

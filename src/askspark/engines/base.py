@@ -88,12 +88,16 @@ def get_engine(engine_id: str, settings: object, readable: list[Path] | None = N
     return getattr(importlib.import_module(module_name), factory)(settings, readable)
 
 
+# Formats whose ``location`` is not a path: a JDBC table (``schema.table``), a view bound by the engine.
+NOT_FILES = frozenset({"jdbc", "view"})
+
+
 def data_dirs(tables: Sequence[TableInfo | TableBinding]) -> list[Path]:
     """The directories holding the tables' data (a file's parent, or the directory itself)."""
     dirs = set()
     for t in tables:
-        if remote_scheme(t.location):
-            continue  # not a local directory; refused before a run (check_readable)
+        if t.format in NOT_FILES or remote_scheme(t.location):
+            continue  # no local directory (a JDBC view, or s3:// refused before a run by check_readable)
         path = Path(t.location).resolve()
         dirs.add(path.parent if path.is_file() else path)
     return sorted(dirs)

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from askspark.engines import cgroups, sandbox
-from askspark.engines.base import Execution, Job, data_dirs
+from askspark.engines.base import NOT_FILES, Execution, Job, TableBinding, data_dirs
 from askspark.engines.server import (
     ServerState,
     can_read,
     healthy,
+    jdbc_address,
     load_state,
     outbox_root,
     pid_alive,
@@ -309,7 +310,8 @@ class LocalEngine:
 
     def ensure_readable(self, job: Job) -> None:
         """Make sure the server may read every table of the job: restart an owned one that may not."""
-        unseen = [t.location for t in job.tables if not can_read(self.state, t.location)]
+        files = [t for t in job.tables if t.format not in NOT_FILES]
+        unseen = [t.location for t in files if not can_read(self.state, t.location)]
         if not unseen:
             return
         if not self.owned:
@@ -324,13 +326,14 @@ class LocalEngine:
         """Run one job; safe to call from several threads at once (each job gets its own worker)."""
         try:
             self._prepare(job)
+            bound = self.bind_sources(job)
             try:
-                return self._run_shared(job)
+                return self._run_shared(bound)
             except EngineUnavailableError:
                 if not self.owned:
                     raise
                 self.restart()  # no worker could start: the owned server is suspect; restart it, once
-                return self._run_shared(job)
+                return self._run_shared(self.bind_sources(job))
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
 
@@ -369,6 +372,33 @@ class LocalEngine:
     def staging(self) -> Path:
         """The directory this engine's workers stage results in (swept after each job)."""
         return outbox_root(self.settings)
+
+    def bind_sources(self, job: Job) -> Job:
+        """Bind JDBC tables on the trusted side: a global temporary view per table, made by the control
+        session with the credentials; the worker gets only the view's name (scrub_catalog drops it after
+        the job). The password never enters the job, the worker or the generated code; Spark redacts it
+        from plans (spark.redaction.regex matches ``password``)."""
+        if all(t.format != "jdbc" for t in job.tables):
+            return job
+        tables = [self._bind_jdbc(job, t) if t.format == "jdbc" else t for t in job.tables]
+        return job.model_copy(update={"tables": tables})
+
+    def _bind_jdbc(self, job: Job, table: TableBinding) -> TableBinding:
+        from askspark.catalog import jdbc
+
+        target = jdbc.target(table.options.get("url"))
+        url = target.url_via(*jdbc_address(self.state, target.host, target.port))
+        options = jdbc.reader_options(self.settings, table.location, url)
+        view = f"askspark_{uuid.uuid4().hex[:12]}_{table.name}"
+        try:
+            self.control().read.format("jdbc").options(**options).load().createGlobalTempView(view)
+        except Exception as exc:  # noqa: BLE001 - reported as the engine's, without the options
+            raise EngineUnavailableError(
+                f"cannot read {table.full_name} from {target.host}:{target.port}/{target.database}",
+                suggestion="check that the database is up and the jdbc catalog's credentials are right",
+                reason=type(exc).__name__,
+            ) from None
+        return table.model_copy(update={"format": "view", "location": f"global_temp.{view}", "options": {}})
 
     def sweep_outbox(self) -> None:
         """Remove whatever a run wrote into the staging area outside its own worker's directory.

@@ -46,8 +46,14 @@ until (exec 3<>/dev/tcp/127.0.0.1/$ASKSPARK_PORT) 2>/dev/null; do
   sleep 0.2
 done
 socat UNIX-LISTEN:$ASKSPARK_SOCKET,fork,mode=600 TCP:127.0.0.1:$ASKSPARK_PORT &
+if [ -n "${ASKSPARK_BRIDGE:-}" ]; then
+  socat TCP-LISTEN:$ASKSPARK_BRIDGE_PORT,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:$ASKSPARK_BRIDGE &
+fi
 wait $spark
 """
+BRIDGE_PORT = 15432  # inside the server's network namespace: its way out to a JDBC database
+BRIDGE_SOCKET = "jdbc.sock"
+JDBC_DRIVER_JAR = Path("/usr/share/java/postgresql.jar")  # Debian's libpostgresql-jdbc-java
 
 
 @dataclass
@@ -59,6 +65,7 @@ class ServerState:
     log: str
     readable: list[str] = field(default_factory=list)
     sandboxed: bool = True
+    bridge_dir: str = ""  # the JDBC bridge's socket directory (bound into the server only)
 
     @property
     def socket_path(self) -> str:
@@ -116,7 +123,12 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.sql.runSQLOnFiles": "false",  # no SELECT ... FROM parquet.`/any/path`
         "spark.python.unix.domain.socket.enabled": "true",
         "spark.python.unix.domain.socket.dir": str(scratch),
-    }
+    } | _driver_classpath()
+
+
+def _driver_classpath() -> dict[str, str]:
+    """The PostgreSQL JDBC driver on the server's classpath, when installed (for the jdbc catalog)."""
+    return {"spark.driver.extraClassPath": str(JDBC_DRIVER_JAR)} if JDBC_DRIVER_JAR.exists() else {}
 
 
 def _require(binary: str, package: str) -> str:
@@ -202,17 +214,24 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
         settings.engine_dir / "outbox",
         settings.warehouse,
         settings.home / "uploads",
+        settings.hive_warehouse,
     ):
         made.mkdir(parents=True, exist_ok=True)
-    dirs = sorted({p.resolve() for p in (settings.warehouse, settings.home / "uploads", *(readable or []))})
+    # The hive catalog's managed tables are read by location too (the server gets no metastore).
+    own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse)
+    dirs = sorted({p.resolve() for p in (*own, *(readable or []))})
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
+    bridge_dir = Path(tempfile.mkdtemp(prefix="askspark-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
     port = INNER_PORT if settings.sandbox else _free_port()
     launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
     env = _launch_env(settings, port, socket_dir, wrapper)
-    if settings.sandbox:
-        spec = _server_spec(settings, [d for d in dirs if d.exists()], socket_dir)
-        spec.env |= env
+    if bridge_dir is not None:
+        spec = _server_spec(settings, [d for d in dirs if d.exists()] + [bridge_dir], socket_dir)
+        spec.env |= env | {
+            "ASKSPARK_BRIDGE": str(bridge_dir / BRIDGE_SOCKET),
+            "ASKSPARK_BRIDGE_PORT": str(BRIDGE_PORT),
+        }
         cmd, env = sandbox.bwrap_command(spec, launch), {"PATH": os.environ.get("PATH", "")}
     else:
         cmd, env = launch, os.environ | env
@@ -227,6 +246,7 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
             start_new_session=True,
         )
     state = ServerState(proc.pid, str(socket_dir), str(log), [str(d) for d in dirs], settings.sandbox)
+    state.bridge_dir = str(bridge_dir or "")
     _wait_until_up(state, proc, settings.spark_startup_seconds)
     return state
 
@@ -260,6 +280,44 @@ def stop_server(state: ServerState) -> None:
         os.killpg(state.pid, signal.SIGTERM)
     _reap(state.pid)
     shutil.rmtree(state.socket_dir, ignore_errors=True)
+    if state.bridge_dir:
+        _stop_bridge(Path(state.bridge_dir))
+        shutil.rmtree(state.bridge_dir, ignore_errors=True)
+
+
+def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:
+    """Where the server reaches the database at ``host:port``: directly when unsandboxed; otherwise
+    through the bridge (socat TCP inside the server's network namespace -> a Unix socket bound into it ->
+    socat outside -> ``host:port``), retargeted when another database is asked for."""
+    if not state.sandboxed or not state.bridge_dir:
+        return host, port
+    bridge = Path(state.bridge_dir)
+    record = bridge / "bridge.json"
+    current = json.loads(record.read_text()) if record.exists() else {}
+    if current.get("target") != [host, port] or not pid_alive(current.get("pid", 0)):
+        _stop_bridge(bridge)
+        sock = bridge / BRIDGE_SOCKET
+        proc = subprocess.Popen(
+            [_require("socat", "socat"), f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{host}:{port}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        record.write_text(json.dumps({"pid": proc.pid, "target": [host, port]}))
+    return "127.0.0.1", BRIDGE_PORT
+
+
+def _stop_bridge(bridge: Path) -> None:
+    record = bridge / "bridge.json"
+    if record.exists():
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.killpg(json.loads(record.read_text())["pid"], signal.SIGTERM)
+        record.unlink(missing_ok=True)
+    (bridge / BRIDGE_SOCKET).unlink(missing_ok=True)
 
 
 def _reap(pid: int, seconds: float = 10.0) -> None:

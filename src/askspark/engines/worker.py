@@ -55,7 +55,12 @@ def bind_tables(spark: Any, tables: list[dict[str, Any]], empty: bool) -> dict[s
     """DataFrames for ``tables`` (and temp views of the same names): empty stand-ins or the real data."""
     bound = {}
     for t in tables:
-        df = spark.createDataFrame([], t["schema_ddl"]) if empty else read_table(spark, t)
+        if empty:
+            df = spark.createDataFrame([], t["schema_ddl"])
+        elif t["format"] == "view":  # bound by the engine's trusted side (a JDBC source, credentials there)
+            df = spark.table(t["location"])
+        else:
+            df = read_table(spark, t)
         df.createOrReplaceTempView(t["name"])
         bound[t["name"]] = df
         bound.setdefault(t["full_name"], df)

@@ -1,0 +1,184 @@
+"""The jdbc catalog on a real PostgreSQL server, read by the local engine through Spark's JDBC source."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from askspark.catalog import get_catalog, jdbc
+from askspark.engines.base import Job, Limits, bindings_for
+from askspark.errors import CatalogUnavailableError, UsageError
+from askspark.settings import Settings
+from catalog_contract import KnownTables, check_answer, check_describe, check_lists, check_unknown
+from pg_server import Postgres, running_postgres
+
+pytestmark = pytest.mark.slow
+
+JDBC_FIELDS = ("jdbc_url", "jdbc_user", "jdbc_password_file")
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[Postgres]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def jdbc_settings(pg: Postgres, settings: Settings) -> Iterator[Settings]:
+    """The session's settings (those of the shared engine) pointed at the test database for this module.
+
+    The password sits in an owner-only file outside anything the sandboxes bind.
+    """
+    secret = settings.home / "secrets" / "pg-password"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text(pg.password + "\n")
+    secret.chmod(0o600)
+    saved = {name: getattr(settings, name) for name in JDBC_FIELDS}
+    settings.jdbc_url, settings.jdbc_user, settings.jdbc_password_file = pg.url, pg.user, secret
+    yield settings
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
+@pytest.fixture(scope="module")
+def known(jdbc_settings: Settings) -> KnownTables:
+    return KnownTables(
+        catalog=get_catalog("jdbc", jdbc_settings),
+        database="public",
+        tables=["customers", "orders", "secrets_table"],
+        table="orders",
+        columns={"id": "int", "amount": "decimal(10,2)", "country": "string", "placed_at": "timestamp"},
+        comments={"amount": "order total in EUR", "country": "ISO country code"},
+        partition_columns=[],
+        format="jdbc",
+        row_count=3,
+        location_prefix='"public"."orders"',
+        table_comment="one row per order",
+        other_databases=["hr"],
+        question="total order amount per country",
+        code="""
+def answer(spark, tables):
+    return spark.sql("SELECT country, CAST(SUM(amount) AS DOUBLE) AS total FROM orders GROUP BY country ORDER BY country")
+""",
+        expected_rows=[["DE", 17.5], ["FR", 3.25]],
+    )
+
+
+def test_lists_schemas_and_tables(known: KnownTables) -> None:
+    check_lists(known)
+
+
+def test_describes_from_information_schema(known: KnownTables) -> None:
+    check_describe(known)
+    info = known.catalog.describe("public", "orders")
+    assert [c.nullable for c in info.columns] == [False, False, True, True]
+    assert info.options == {"url": known.catalog.settings.jdbc_url}  # type: ignore[attr-defined]
+    customers = known.catalog.describe("public", "customers")
+    assert {c.name: c.type for c in customers.columns} == {"id": "bigint", "name": "string", "vip": "boolean"}
+
+
+def test_unknown_table_names_the_closest(known: KnownTables) -> None:
+    check_unknown(known)
+
+
+def test_a_question_is_answered_through_spark_jdbc_and_the_prompt_has_no_password(
+    known: KnownTables, engine: object, jdbc_settings: Settings, pg: Postgres
+) -> None:
+    answer, llm = check_answer(known, engine, jdbc_settings)
+    prompts = " ".join(m.content for call in llm.calls for m in call.messages)
+    assert "order total in EUR" in prompts and pg.password not in prompts
+    assert pg.password not in answer.model_dump_json()
+
+
+def test_urls_with_credentials_and_wrong_passwords_are_refused(
+    jdbc_settings: Settings, tmp_path: Path
+) -> None:
+    with pytest.raises(UsageError, match="must not carry credentials"):
+        jdbc.target(jdbc_settings.jdbc_url + "?password=x")
+    with pytest.raises(UsageError, match="only PostgreSQL"):
+        jdbc.target("jdbc:mysql://127.0.0.1/shop")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope")
+    bad = jdbc_settings.model_copy(update={"jdbc_password_file": wrong})
+    with pytest.raises(CatalogUnavailableError) as err:
+        get_catalog("jdbc", bad).list_databases()
+    assert "nope" not in str(err.value.to_dict())
+
+
+HUNTER = """
+import gc, glob, json, os, sys
+
+def answer(spark, tables):
+    seen = {}
+    def note(key, fn):
+        try:
+            seen[key] = str(fn())
+        except Exception as exc:
+            seen[key] = "error: " + type(exc).__name__ + ": " + str(exc)[:8000]
+    view = [name for name in tables if name.startswith("global_temp.") or name == "orders"]
+    note("env", lambda: dict(os.environ))
+    note("proc_environ", lambda: [open(p, "rb").read() for p in glob.glob("/proc/[0-9]*/environ")])
+    note("proc_cmdline", lambda: [open(p, "rb").read() for p in glob.glob("/proc/[0-9]*/cmdline")])
+    note("secret_file", lambda: open(SECRET).read())
+    note("home_files", lambda: [open(p, errors="replace").read()[:2000] for p in glob.glob(HOME + "/**", recursive=True)
+                                if os.path.isfile(p)])
+    note("etc_tmp_run", lambda: [p for d in ("/etc", "/tmp", "/run", "/root") for p in glob.glob(d + "/**", recursive=True)])
+    note("conf", lambda: spark.conf.getAll)
+    note("set", lambda: spark.sql("SET -v").collect())
+    note("views", lambda: spark.sql("SHOW TABLES IN global_temp").collect())
+    names = [r[1] for r in spark.sql("SHOW TABLES IN global_temp").collect()]
+    for name in names:
+        note("explain " + name, lambda: spark.sql(f"EXPLAIN EXTENDED SELECT * FROM global_temp.{name}").collect())
+        note("describe " + name, lambda: spark.sql(f"DESCRIBE TABLE EXTENDED global_temp.{name}").collect())
+        note("create " + name, lambda: spark.sql(f"SHOW CREATE TABLE global_temp.{name}").collect())
+        note("plan " + name, lambda: spark.table(f"global_temp.{name}")._explain_string(extended=True))
+    note("bound", lambda: {k: v._explain_string(extended=True) for k, v in tables.items()})
+    note("job", lambda: [o for o in gc.get_objects() if isinstance(o, dict) and "tables" in o])
+    note("no_password_read", lambda: spark.read.format("jdbc").option("url", URL)
+         .option("dbtable", "public.secrets_table").option("user", USER).load().collect())
+    note("guessed_password_read", lambda: spark.read.format("jdbc").option("url", URL)
+         .option("dbtable", "public.secrets_table").option("user", USER).option("password", "guess").load().collect())
+    text = json.dumps(seen)
+    return spark.createDataFrame([(k, v[:20000]) for k, v in seen.items()], "what string, found string")
+"""
+
+
+def test_generated_code_cannot_find_the_password(
+    known: KnownTables, engine: object, jdbc_settings: Settings, pg: Postgres, tmp_path: Path
+) -> None:
+    """Validation off: code hunting for the password in env, files, conf, plans and the job finds nothing,
+    and reading the database itself without the password is refused."""
+    from askspark.engines.server import BRIDGE_PORT
+
+    info = known.catalog.describe("public", "orders")
+    url = jdbc.target(pg.url).url_via("127.0.0.1", BRIDGE_PORT)
+    code = HUNTER.replace("URL", repr(url)).replace("USER", repr(pg.user))
+    code = code.replace("SECRET", repr(str(jdbc_settings.jdbc_password_file)))
+    code = code.replace("HOME", repr(str(jdbc_settings.home)))
+    job = Job(
+        run_id="hostile-jdbc",
+        attempt=1,
+        code=code,
+        tables=bindings_for([info]),
+        limits=Limits(timeout_seconds=90, max_result_bytes=5_000_000),
+        output_dir=str(tmp_path / "out"),
+        dry_run=False,
+    )
+    execution = engine.run(job)  # type: ignore[attr-defined]
+    assert execution.ok, execution.error
+    found = dict(execution.result.rows)  # type: ignore[union-attr]
+    assert any("JDBCRelation" in v for k, v in found.items() if k.startswith("explain")), found.keys()
+    # Both reads fail; the server log shows the database itself refused the guess (the bridge reached it).
+    assert found["no_password_read"].startswith("error:") and found["guessed_password_read"].startswith(
+        "error:"
+    )
+    assert f'password authentication failed for user "{pg.user}"' in pg.log.read_text()
+    assert "not for the model" not in " ".join(found.values())
+    assert found["secret_file"].startswith("error: FileNotFoundError"), found["secret_file"]
+    everything = " ".join(found.values()) + execution.logs
+    assert pg.password not in everything
+    assert pg.password not in Path(engine.state.log).read_text(errors="replace")  # type: ignore[attr-defined]
+    assert os.stat(jdbc_settings.jdbc_password_file).st_mode & 0o077 == 0  # type: ignore[arg-type]
