@@ -66,6 +66,8 @@ class Engine(Protocol):
 
 ENGINES: dict[str, str] = {
     "local": "askspark.engines.local:create",
+    "emr-serverless": "askspark.engines.emr_serverless:create",
+    "ray": "askspark.engines.ray_engine:create",
 }
 
 

@@ -285,7 +285,8 @@ class LocalEngine:
             if self._suspect and self.owned and not self.probe():
                 self.restart(self.state.readable)
             self._suspect = False
-            self.ensure_readable(job)
+            if job.execute:  # a dry run reads no data: empty stand-ins (the emr/ray engines' check)
+                self.ensure_readable(job)
             worker = self._ready_worker(job)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
