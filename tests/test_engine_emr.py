@@ -166,8 +166,9 @@ def test_a_table_bound_at_an_s3_location_is_read_there(
     started_engine: EmrServerlessEngine, emr_settings: Settings, service: MotoService
 ) -> None:
     nasdaq = api.select_tables(["northwind.nasdaq"], [], emr_settings)[0]
-    key = "tables/nasdaq/data.parquet"
-    service.s3.put_object(Bucket=BUCKET, Key=key, Body=Path(nasdaq.location).read_bytes())
+    source = Path(nasdaq.location)
+    for part in [source] if source.is_file() else sorted(source.glob("*.parquet")):
+        service.s3.put_object(Bucket=BUCKET, Key=f"tables/nasdaq/{part.name}", Body=part.read_bytes())
     binding = TableBinding(
         name="nasdaq",
         full_name="lake.nasdaq",
@@ -193,7 +194,8 @@ def test_a_job_that_fails_on_emr_is_classified_from_its_report(
     assert answer.attempts[0].stage == "execute" and error.kind == ErrorKind.RUNTIME
     assert "boom: no closes allowed" in error.message
     assert service.job_runs()[-1].state == "FAILED"
-    assert "Traceback" in answer.attempts[0].logs  # the driver's stderr, fetched from the log prefix
+    logs = answer.attempts[0].logs  # the driver's stdout and stderr, fetched from the log prefix
+    assert "Traceback" in logs and "boom: no closes allowed" in logs
 
 
 def test_driver_traceback_is_classified_when_there_is_no_report(

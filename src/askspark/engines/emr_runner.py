@@ -109,6 +109,7 @@ def main() -> None:
 
     job_uri = sys.argv[1]
     spark = SparkSession.builder.appName("askspark").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")  # the driver log then ends with what went wrong, not INFO lines
     job = json.loads(read_text(spark, job_uri))
     job["code"] = read_text(spark, job["code_uri"])
     report = run_job(spark, job)
