@@ -66,8 +66,9 @@ class RayWorker:
         if _read_line(self.proc, START_SECONDS) != "ready":
             self.kill()
             logs = self.log_tail()
+            last = next((line for line in reversed(logs.splitlines()) if line.strip()), "no output")
             raise EngineUnavailableError(
-                "the sandboxed Ray worker did not start",
+                f"the sandboxed Ray worker did not start: {last.strip()[:300]}",
                 suggestion="read the worker log; check ASKSPARK_RAY_MEMORY_MB and, for a cluster, "
                 "ASKSPARK_RAY_ADDRESS",
                 log_tail=logs,
