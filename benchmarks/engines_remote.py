@@ -77,7 +77,9 @@ def main() -> None:
     api.close_all()
     base = statistics.median(totals["local"])
     print(f"question: {QUESTION!r} on northwind.nasdaq; {args.runs} runs per engine, interleaved\n")
-    print(f"{'engine':<8} {'start+warm s':>12} {'attempt s (median)':>19} {'engine s (median)':>18} {'vs local':>9}")
+    print(
+        f"{'engine':<8} {'start+warm s':>12} {'attempt s (median)':>19} {'engine s (median)':>18} {'vs local':>9}"
+    )
     for engine_id in engines:
         attempt, worker = statistics.median(totals[engine_id]), statistics.median(workers[engine_id])
         print(
