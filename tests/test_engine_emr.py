@@ -78,6 +78,8 @@ def emr_settings(settings: Settings, service: MotoService) -> Settings:
             "emr_poll_seconds": 0.5,
             "emr_poll_max_seconds": 2.0,
             "max_attempts": 3,
+            # spark-submit's cold JVM per job run took minutes when the shared 2-core machine was loaded
+            "timeout_seconds": 240.0,
         }
     )
 

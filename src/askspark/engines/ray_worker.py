@@ -41,6 +41,9 @@ def start_ray() -> Any:
     # group-by over a few thousand rows took minutes with them.
     context.default_hash_shuffle_parallelism = SHUFFLE_PARTITIONS
     context.read_op_min_num_blocks = SHUFFLE_PARTITIONS
+    # Warm Ray's task workers (they import Ray Data on first use: seconds each on a busy machine) while
+    # this worker is still the spare, not while a job waits.
+    ray.data.from_items([{"x": 1}] * 4).map(lambda row: row).take(1)
     return ray
 
 
