@@ -167,3 +167,12 @@ def test_missing_ray_names_the_extra(settings: Settings, monkeypatch: pytest.Mon
     with pytest.raises(MissingExtraError) as info:
         get_engine("ray", settings)
     assert "askspark[ray]" in (info.value.suggestion or "")
+
+
+def test_spark_csv_options_become_ray_reader_options() -> None:
+    from askspark.engines.ray_worker import reader_options
+
+    options = reader_options("csv", {"sep": ";", "header": "false"}, "team string, `score` int")
+    assert options["parse_options"].delimiter == ";"
+    assert options["read_options"].column_names == ["team", "score"]
+    assert reader_options("parquet", {}, "a int") == {}

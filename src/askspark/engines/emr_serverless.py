@@ -113,12 +113,28 @@ class EmrServerlessEngine:
         try:
             staged = self.stage(job)
             run_id = self.start(job, staged)
-            state = self.wait(run_id, job.limits.timeout_seconds)
-            execution = self.collect(run_id, state, staged, job)
+            execution = self.follow(run_id, staged, job)
         except AwsFailure as exc:
             return Execution(ok=False, stage="execute", error=exc.failure)
         execution.timings["emr_job"] = time.perf_counter() - start
+        if job.dry_run:
+            execution.timings = checked.timings | execution.timings
         return execution
+
+    def follow(self, run_id: str, staged: Staged, job: Job) -> Execution:
+        """Wait for the started job run and collect it; a job run left behind by an error is cancelled."""
+        try:
+            job_run = self.wait(run_id, job.limits.timeout_seconds)
+        except AwsFailure:
+            self.cancel(run_id)
+            raise
+        return self.collect(run_id, job_run, staged, job)
+
+    def cancel(self, run_id: str) -> None:
+        with contextlib.suppress(AwsFailure):  # best effort: the service's own timeout is the backstop
+            self.call(
+                self.emr.cancel_job_run, applicationId=self.settings.emr_application_id, jobRunId=run_id
+            )
 
     # --- staging --------------------------------------------------------------------------------
 
@@ -208,12 +224,7 @@ class EmrServerlessEngine:
                 return dict(job_run["jobRun"])
             left = deadline - time.monotonic()
             if left <= 0:
-                with contextlib.suppress(AwsFailure):
-                    self.call(
-                        self.emr.cancel_job_run,
-                        applicationId=self.settings.emr_application_id,
-                        jobRunId=run_id,
-                    )
+                self.cancel(run_id)
                 return None
             time.sleep(min(interval, left))
         raise AssertionError("unreachable")  # backoff() never ends

@@ -52,14 +52,26 @@ def shuffle(ray: Any, strategy: str) -> None:
     context.shuffle_strategy = getattr(ray.data.context.ShuffleStrategy, strategy)
 
 
+def reader_options(fmt: str, options: dict[str, str], schema_ddl: str) -> dict[str, Any]:
+    """Spark's CSV reader options (sep, header) as Ray's pyarrow ones; other formats need none."""
+    if fmt != "csv":
+        return {}
+    import pyarrow.csv as pacsv
+
+    parse = pacsv.ParseOptions(delimiter=options.get("sep", ","), newlines_in_values=True)
+    if options.get("header", "true").lower() == "true":
+        return {"parse_options": parse}
+    names = [part.strip().split(" ", 1)[0].strip("`") for part in schema_ddl.split(",")]
+    return {"parse_options": parse, "read_options": pacsv.ReadOptions(column_names=names)}
+
+
 def bind_tables(ray: Any, tables: list[dict[str, Any]], empty: bool) -> dict[str, Any]:
     """Datasets for the tables (read by location), or for the dry run one empty block with the real
     schema: it flows through every operator, so Ray Data checks columns without reading data."""
     bound = {}
     for t in tables:
         reader = getattr(ray.data, READERS.get(t["format"], "read_parquet"))
-        options = {k: v for k, v in t["options"].items() if k == "partitioning"}  # Spark's options differ
-        ds = reader(t["location"], **options)
+        ds = reader(t["location"], **reader_options(t["format"], t["options"], t["schema_ddl"]))
         if empty:
             ds = ray.data.from_arrow(ds.schema().base_schema.empty_table())
         bound[t["name"]] = ds
