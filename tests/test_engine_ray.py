@@ -93,8 +93,9 @@ def check_case(case: str, engine: object, settings: Settings) -> None:
     elif case == "timeout":
         quick = settings.model_copy(update={"timeout_seconds": 20.0, "max_attempts": 1})
         answer, _ = ask(quick, engine, [ENDLESS])
-        assert answer.status == "failed" and answer.attempts[0].error.kind == ErrorKind.TIMEOUT
-        assert answer.attempts[0].seconds < 60
+        error = answer.attempts[0].error
+        assert answer.status == "failed" and error.kind == ErrorKind.TIMEOUT, error
+        assert answer.attempts[0].timings.get("worker", 0) < 40
     elif case == "truncation":
         answer, _ = ask(settings.model_copy(update={"row_limit": 5}), engine, [ALL_ROWS])
         assert answer.status == "succeeded", answer.attempts[-1].error
