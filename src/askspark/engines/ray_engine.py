@@ -36,7 +36,7 @@ from askspark.errors import EngineUnavailableError, missing_extra
 from askspark.record import ErrorKind, Failure
 from askspark.settings import Settings
 
-START_SECONDS = 90.0  # Ray's start on a busy 2-core machine took up to 17 s in the sandbox
+START_SECONDS = 180.0  # Ray's start in the sandbox: 3 s on a quiet machine, 30 s and more on a busy one
 MAX_TASKS = 4096  # raylet, GCS, workers and their threads: Ray starts hundreds
 ADDRESS_SPACE_MB = 1 << 20  # effectively none: the cgroup caps real memory
 
@@ -178,7 +178,12 @@ class RayEngine:
         try:
             worker = self._take_worker(job)
         except EngineUnavailableError as exc:
-            return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
+            if self.settings.ray_address:  # a cluster that cannot be joined stays so for now
+                return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
+            try:  # a local Ray that failed to start (a busy machine) gets one fresh try
+                worker = self._take_worker(job)
+            except EngineUnavailableError as again:
+                return Execution(ok=False, stage="dry_run", error=_unavailable(again))
         try:
             return self._run_in(worker, job)
         finally:
