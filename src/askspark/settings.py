@@ -95,10 +95,14 @@ class Settings(BaseSettings):
         description="A table picked by the question must score at least this fraction of the best table's "
         "score (keeps the prompt small when one table clearly fits).",
     )
-    aws_region: str | None = Field(None, description="AWS region of the Glue catalog (default: boto3's).")
+    aws_region: str | None = Field(
+        None,
+        description="AWS region of the Glue catalog and the emr-serverless engine (default: AWS_REGION).",
+    )
     aws_endpoint_url: str | None = Field(
         None,
-        description="Endpoint of the Glue API (for a local moto server in tests: http://127.0.0.1:PORT).",
+        description="Endpoint of the AWS APIs (Glue, S3, EMR Serverless) instead of AWS's: a local moto server in "
+        "tests, http://127.0.0.1:PORT.",
     )
     glue_catalog_id: str | None = Field(
         None, description="Glue catalog id (the AWS account id); default: the caller's account."
@@ -214,6 +218,45 @@ class Settings(BaseSettings):
     jdbc_schemas: str = Field(
         "",
         description="Comma-separated PostgreSQL schemas the jdbc catalog lists (empty: all but system ones).",
+    )
+    # --- the emr-serverless engine (docs/engine-emr-ray.md) ---
+    emr_application_id: str = Field(
+        "", description="EMR Serverless application (Spark) that runs the jobs of the emr-serverless engine."
+    )
+    emr_execution_role_arn: str = Field(
+        "", description="IAM role the EMR Serverless job runs as; it needs read access to the tables' S3 "
+        "locations and read/write access to ASKSPARK_EMR_S3_PREFIX.",
+    )  # fmt: skip
+    emr_s3_prefix: str = Field(
+        "", description="s3://bucket/prefix where code, runner, job logs and results are staged; every "
+        "attempt gets a fresh prefix under it.",
+    )  # fmt: skip
+    emr_upload_local_data: bool = Field(
+        False,
+        description="Upload tables stored at local paths to the S3 prefix (once per content) so EMR can "
+        "read them; when false such tables are refused with a hint.",
+    )
+    emr_poll_seconds: float = Field(
+        2.0, gt=0, description="First wait between two job-run status polls of the emr-serverless engine."
+    )
+    emr_poll_max_seconds: float = Field(
+        15.0, gt=0, description="Longest wait between two status polls (the wait grows by half each poll)."
+    )
+    emr_spark_submit_parameters: str = Field(
+        "", description="Extra spark-submit parameters for EMR job runs (e.g. --conf spark.executor.cores=2)."
+    )
+    # --- the ray engine (docs/engine-emr-ray.md) ---
+    ray_address: str = Field(
+        "", description="Ray cluster of the ray engine as ray://host:port; empty starts a private local Ray "
+        "inside each sandboxed worker.",
+    )  # fmt: skip
+    ray_memory_mb: int = Field(
+        6144,
+        ge=1024,
+        description="Memory cap (cgroup) of one sandboxed Ray worker with its local Ray runtime.",
+    )
+    ray_object_store_mb: int = Field(
+        512, ge=80, description="Object store size of the local Ray runtime started for one job."
     )
 
     @property

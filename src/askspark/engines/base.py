@@ -73,6 +73,8 @@ ENGINES: dict[str, str] = {
     "local": "askspark.engines.local:create",
     "connect": "askspark.engines.connect:create",
     "auto": "askspark.engines.auto:create",
+    "emr-serverless": "askspark.engines.emr_serverless:create",
+    "ray": "askspark.engines.ray_engine:create",
 }
 
 

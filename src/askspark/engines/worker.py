@@ -23,6 +23,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 SOCKET_ENV = "ASKSPARK_CONNECT_SOCKET"
@@ -130,10 +131,21 @@ def json_value(value: Any) -> Any:
 
 
 def bounded_rows(table: Any, row_limit: int, max_bytes: int) -> tuple[list[list[Any]], bool]:
-    """At most ``row_limit`` rows within ``max_bytes`` of JSON; True when anything was left out."""
+    """At most ``row_limit`` rows of an Arrow table within ``max_bytes`` of JSON; True when anything
+    was left out."""
+    records = zip(*(column.to_pylist() for column in table.columns), strict=True)
+    return bounded_records(records, row_limit, max_bytes)
+
+
+def bounded_records(
+    records: Iterable[Sequence[Any]], row_limit: int, max_bytes: int
+) -> tuple[list[list[Any]], bool]:
+    """At most ``row_limit`` records within ``max_bytes`` of JSON; True when anything was left out.
+
+    Shared with the EMR Serverless runner and the Ray worker, which hold rows, not Arrow tables."""
     rows: list[list[Any]] = []
     used = 0
-    for record in zip(*(column.to_pylist() for column in table.columns), strict=True):
+    for record in records:
         if len(rows) == row_limit:
             return rows, True
         row = [json_value(v) for v in record]

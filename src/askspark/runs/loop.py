@@ -88,6 +88,18 @@ class Run:
                 "SANDBOX DISABLED (ASKSPARK_SANDBOX=false): generated code ran unconfined"
             )
 
+    @property
+    def contract(self) -> str:
+        """The code contract of the engine: ``spark`` (answer(spark, tables)) or ``ray``."""
+        return str(getattr(self.engine, "contract", "spark"))
+
+    @property
+    def style(self) -> str:
+        """What the prompt asks for: Ray code for a Ray engine, else the model's own style."""
+        if self.contract == "ray":
+            return "ray"
+        return self.llm.style if self.llm is not None else "python"
+
     def execute(self) -> Answer:
         """Run attempts until success or a stop reason; the answer is saved after every attempt."""
         start = time.perf_counter()
@@ -166,7 +178,7 @@ class Run:
         messages = build_messages(
             self.question,
             self.named,
-            style=self.llm.style,
+            style=self.style,
             history=self.answer.attempts,
             samples=self.settings.sample_values,
         )
@@ -180,14 +192,14 @@ class Run:
             completion.prompt_tokens,
             completion.completion_tokens,
         )
-        attempt.code = extract_code(completion.text, self.llm.style)
+        attempt.code = extract_code(completion.text, "python" if self.style == "ray" else self.llm.style)
         if attempt.code is None:
             attempt.code = completion.text
             attempt.error = Failure(
                 kind=ErrorKind.NO_CODE,
                 message="the reply held no code",
                 suggestion="reply with one fenced code block"
-                if self.llm.style == "python"
+                if self.style != "sql"
                 else "reply with one ```sql block",
             )
 
@@ -195,7 +207,7 @@ class Run:
         attempt.stage = "validate"
         self.listener("stage", {"attempt": attempt.number, "stage": "validate"})
         start = time.perf_counter()
-        failures = validate_static(attempt.code or "")
+        failures = validate_static(attempt.code or "", contract=self.contract)
         attempt.timings["validate"] = time.perf_counter() - start
         if failures:
             attempt.error = _merge(failures)

@@ -22,6 +22,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "syntax": ("python-syntax", "sql-parse"),
     "contract": ("missing-answer", "answer-signature", "answer-return", "module-statement"),
     "policy": tuple(dict.fromkeys([*SUGGESTIONS, "sql-ddl", "sql-write", "sql-multiple"])),
+    "ray-policy": ("ray-runtime", "ray-file-access"),
 }
 
 
@@ -41,19 +42,25 @@ def _unique(failures: list[Failure]) -> list[Failure]:
     return kept
 
 
-def validate_static(code: str, *, allow_writes: bool = False) -> list[Failure]:
+def validate_static(code: str, *, allow_writes: bool = False, contract: str = "spark") -> list[Failure]:
     """All static failures of ``code``; an empty list means it passes.
 
-    ``allow_writes`` permits DataFrame writes and SQL INSERT/MERGE/UPDATE/DELETE.
+    ``allow_writes`` permits DataFrame writes and SQL INSERT/MERGE/UPDATE/DELETE. ``contract="ray"``
+    checks ``answer(ray, tables)`` code under the Ray policy instead (:mod:`askspark.validate.ray_policy`).
     """
     tree, syntax_error = parse(code)
     if tree is None:
         return [syntax_error] if syntax_error else []
     lines = code.splitlines()
-    contract = contract_failures(tree, lines)
+    if contract == "ray":
+        from askspark.validate.ray_policy import ray_policy_failures
+
+        ray_found = ray_policy_failures(tree, lines)
+        return contract_failures(tree, lines, "ray") + _unique(sorted(ray_found, key=_position))
+    contract_found = contract_failures(tree, lines)
     found = policy_failures(tree, lines, allow_writes=allow_writes)
     found += sql_failures(tree, code, allow_writes=allow_writes)
-    return contract + _unique(sorted(found, key=_position))
+    return contract_found + _unique(sorted(found, key=_position))
 
 
 __all__ = ["RULES", "validate_static"]

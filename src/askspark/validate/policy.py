@@ -243,6 +243,13 @@ def _contract(rule: str, message: str, node: ast.stmt | None, lines: list[str], 
 
 
 _SIGNATURE_HINT = "define exactly `def answer(spark, tables):` at the top level and return a DataFrame"
+_RAY_SIGNATURE_HINT = (
+    "define exactly `def answer(ray, tables):` at the top level and return a ray.data.Dataset"
+)
+
+
+def _hint(first: str) -> str:
+    return _RAY_SIGNATURE_HINT if first == "ray" else _SIGNATURE_HINT
 
 
 def _simple_constant(node: ast.expr) -> bool:
@@ -300,34 +307,34 @@ def _body_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(node))
 
 
-def _signature_ok(func: ast.FunctionDef) -> bool:
+def _signature_ok(func: ast.FunctionDef, first: str) -> bool:
     args = func.args
     names = [a.arg for a in [*args.posonlyargs, *args.args]]
     extras = args.vararg or args.kwarg or args.kwonlyargs or args.defaults
-    return names == ["spark", "tables"] and not extras
+    return names == [first, "tables"] and not extras
 
 
-def _answer_failures(func: ast.FunctionDef, lines: list[str]) -> Iterator[Failure]:
-    if not _signature_ok(func):
+def _answer_failures(func: ast.FunctionDef, lines: list[str], first: str) -> Iterator[Failure]:
+    hint = _hint(first)
+    if not _signature_ok(func, first):
         yield _contract(
             "answer-signature",
-            f"answer has the signature ({ast.unparse(func.args)}); it must take exactly (spark, tables), "
+            f"answer has the signature ({ast.unparse(func.args)}); it must take exactly ({first}, tables), "
             "no defaults, *args or **kwargs",
             func,
             lines,
-            _SIGNATURE_HINT,
+            hint,
         )
     nodes = list(_body_nodes(func))
     if any(isinstance(n, ast.Yield | ast.YieldFrom) for n in nodes):
-        yield _contract(
-            "answer-return", "answer is a generator (it uses yield)", func, lines, _SIGNATURE_HINT
-        )
+        yield _contract("answer-return", "answer is a generator (it uses yield)", func, lines, hint)
     elif not any(isinstance(n, ast.Return) and n.value is not None for n in nodes):
-        yield _contract("answer-return", "answer never returns a value", func, lines, _SIGNATURE_HINT)
+        yield _contract("answer-return", "answer never returns a value", func, lines, hint)
 
 
-def contract_failures(tree: ast.Module, lines: list[str]) -> list[Failure]:
-    """The ``answer(spark, tables)`` contract and the no-module-side-effects rule."""
+def contract_failures(tree: ast.Module, lines: list[str], first: str = "spark") -> list[Failure]:
+    """The ``answer(spark, tables)`` contract (``answer(ray, tables)`` for Ray) and the
+    no-module-side-effects rule."""
     failures = list(_module_statements(tree, lines))
     defs = [s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)]
     answers = [d for d in defs if d.name == "answer"]
@@ -335,13 +342,13 @@ def contract_failures(tree: ast.Module, lines: list[str]) -> list[Failure]:
         failures.insert(
             0,
             _contract(
-                "missing-answer", "no top-level function answer(spark, tables)", None, lines, _SIGNATURE_HINT
+                "missing-answer", f"no top-level function answer({first}, tables)", None, lines, _hint(first)
             ),
         )
     elif isinstance(answers[-1], ast.AsyncFunctionDef):
-        failures.append(_contract("answer-signature", "answer is async", answers[-1], lines, _SIGNATURE_HINT))
+        failures.append(_contract("answer-signature", "answer is async", answers[-1], lines, _hint(first)))
     else:
-        failures.extend(_answer_failures(answers[-1], lines))
+        failures.extend(_answer_failures(answers[-1], lines, first))
     return failures
 
 
@@ -384,6 +391,10 @@ class PolicyVisitor(ast.NodeVisitor):
         self.visit(tree)
         return self.failures
 
+    def module_allowed(self, module: str) -> bool:
+        """Whether code may import ``module`` (the Ray policy allows other modules)."""
+        return _module_allowed(module)
+
     def report(self, rule: str, message: str, node: ast.AST) -> None:
         if rule in _WRITE_RULES and self.allow_writes:
             return
@@ -412,13 +423,13 @@ class PolicyVisitor(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            if not _module_allowed(alias.name):
+            if not self.module_allowed(alias.name):
                 self.report("import-not-allowed", f"import of module '{alias.name}' is not allowed", node)
             self.module_names.add(alias.asname or alias.name.partition(".")[0])
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = "." * node.level + (node.module or "")
-        if node.level or not _module_allowed(module):
+        if node.level or not self.module_allowed(module):
             self.report("import-not-allowed", f"import from module '{module}' is not allowed", node)
             return
         for alias in node.names:
@@ -426,7 +437,7 @@ class PolicyVisitor(ast.NodeVisitor):
             rule = None if full in ALLOWED_MODULES else _name_rule(alias.name)  # types as T is fine
             if rule:
                 self.report(rule, f"importing '{alias.name}' from '{module}' is not allowed", node)
-            elif _module_allowed(full):
+            elif self.module_allowed(full):
                 self.module_names.add(alias.asname or alias.name)
 
     # names and attributes
