@@ -279,6 +279,7 @@ class LocalEngine:
         self.restart(sorted(set(self.state.readable) | dirs))
 
     def run(self, job: Job) -> Execution:
+        start = time.perf_counter()
         try:
             self._wait_scrub()
             self.ensure_server()
@@ -289,8 +290,10 @@ class LocalEngine:
             worker = self._ready_worker(job)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
+        prepare = time.perf_counter() - start  # the last job's cleanup, server checks, a ready worker
         try:
             execution = self._run_in(worker, job)
+            execution.timings["prepare"] = prepare
             self._suspect = execution.error is not None and execution.error.kind in SUSPECT_KINDS
             return execution
         finally:
