@@ -101,3 +101,15 @@ def test_eval_refuses_tpch_data_of_another_scale(tmp_path: Path, monkeypatch: py
     result = CliRunner().invoke(app, [str(SUITE), "--model", "reference", "--id", "q06"])
     assert result.exit_code == 2
     assert "scale factor 0.01" in result.output and "askspark catalog tpch --scale 0.1" in result.output
+
+
+def test_catalog_tpch_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from askspark.interfaces.cli import app
+
+    monkeypatch.setenv("ASKSPARK_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(app, ["catalog", "tpch", "--scale", "0.01"])
+    assert result.exit_code == 0 and "tpch.lineitem: 60175 rows" in result.output
+    bad = CliRunner().invoke(app, ["catalog", "tpch", "--scale", "0"])
+    assert bad.exit_code == 2 and "out of range" in bad.output

@@ -324,16 +324,17 @@ class LocalEngine:
 
     def run(self, job: Job) -> Execution:
         """Run one job; safe to call from several threads at once (each job gets its own worker)."""
+        start = time.perf_counter()
         try:
             self._prepare(job)
             bound = self.bind_sources(job)
             try:
-                return self._run_shared(bound)
+                return self._run_shared(bound, start)
             except EngineUnavailableError:
                 if not self.owned:
                     raise
                 self.restart()  # no worker could start: the owned server is suspect; restart it, once
-                return self._run_shared(self.bind_sources(job))
+                return self._run_shared(self.bind_sources(job), start)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
 
@@ -347,17 +348,20 @@ class LocalEngine:
         if job.execute:  # a dry run binds empty stand-ins: it reads no data
             self.ensure_readable(job)
 
-    def _run_shared(self, job: Job) -> Execution:
+    def _run_shared(self, job: Job, start: float) -> Execution:
         with self._gate.job():
-            return self._execute(self._ready_worker(job), job)
+            worker = self._ready_worker(job)
+            prepare = time.perf_counter() - start  # the last job's cleanup, server checks, a ready worker
+            return self._execute(worker, job, prepare)
 
     def _ready_worker(self, job: Job) -> Worker:
         """A started worker for the job (the spare when it fits); subclasses name their own causes."""
         return self._take_worker(job.limits.memory_mb)
 
-    def _execute(self, worker: Worker, job: Job) -> Execution:
+    def _execute(self, worker: Worker, job: Job, prepare: float = 0.0) -> Execution:
         try:
             execution = self._run_in(worker, job)
+            execution.timings["prepare"] = prepare
             self._suspect = execution.error is not None and execution.error.kind in SUSPECT_KINDS
             return execution
         finally:
