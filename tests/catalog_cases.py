@@ -1,9 +1,12 @@
 """One small shop, published in every catalog: the data and builders for the catalog conformance suite.
 
 Adding a catalog to the suite = writing one builder that publishes ``shop.orders`` (Parquet,
-partitioned by ``year``) and ``shop.customers`` (CSV where the catalog can hold CSV) with the comments
-below, and adding it to ``BUILDERS``. The data lies under the test home's ``uploads`` directory, which
-the session's sandboxed Spark server may read, so no case restarts it.
+partitioned by ``year``, where the catalog holds files) and ``shop.customers`` (CSV where the catalog can
+hold CSV) with the comments below, and adding it to ``BUILDERS``; what varies by catalog (formats, a
+local location, exact row counts, samples) is declared on its :class:`CatalogCase`. File data lies under
+the test home (``uploads``, or the hive warehouse), which the session's sandboxed Spark server may read,
+so no case restarts it. The hive and jdbc builders reuse the session's Derby metastore and PostgreSQL
+server (tests/conftest.py), started only when their cases run.
 """
 
 from __future__ import annotations
@@ -273,8 +276,73 @@ def publish_iceberg_shop(settings: Settings) -> None:
     )
 
 
+def hive_case(request: pytest.FixtureRequest, tmp: Path) -> CatalogCase:
+    """The shop created through the hive catalog's trusted Spark session, on the session's Derby
+    metastore: orders a partitioned Parquet table, customers a comma-delimited Hive text table."""
+    catalog = request.getfixturevalue("hive_catalog")
+    settings: Settings = request.getfixturevalue("settings")
+    spark = catalog.session()
+    orders = ", ".join(f"({o}, {c}, {a}, {y})" for o, c, a, y in ORDERS)
+    customers = ", ".join(f"({c}, '{n}', '{k}')" for c, n, k in CUSTOMERS)
+    for statement in [
+        "CREATE DATABASE IF NOT EXISTS shop",
+        "DROP TABLE IF EXISTS shop.orders",
+        "DROP TABLE IF EXISTS shop.customers",
+        f"""CREATE TABLE shop.orders (order_id bigint, customer_id bigint, amount double COMMENT '{AMOUNT_COMMENT}',
+            year int COMMENT '{YEAR_COMMENT}') USING parquet PARTITIONED BY (year) COMMENT '{ORDERS_COMMENT}'""",
+        f"INSERT INTO shop.orders VALUES {orders}",
+        f"""CREATE TABLE shop.customers (customer_id bigint, name string, country string COMMENT '{COUNTRY_COMMENT}')
+            COMMENT '{CUSTOMERS_COMMENT}' ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' STORED AS TEXTFILE""",
+        f"INSERT INTO shop.customers VALUES {customers}",
+        "ANALYZE TABLE shop.orders COMPUTE STATISTICS",  # the metastore's row counts
+        "ANALYZE TABLE shop.customers COMPUTE STATISTICS",
+    ]:
+        spark.sql(statement)
+    # The hive catalog keeps no sample values (it never reads data to describe a table).
+    update = {"catalog": "hive", "timeout_seconds": 300}  # shared machine: slow first query
+    return CatalogCase("hive", settings.model_copy(update=update), samples=False)
+
+
+def jdbc_case(request: pytest.FixtureRequest, tmp: Path) -> CatalogCase:
+    """The shop as PostgreSQL schema ``shop`` in the session's test database; the engine reads it through
+    Spark's JDBC source. Only that schema is listed (``jdbc_schemas``), so the database's other test
+    tables do not compete when tables are chosen by the question."""
+    pg = request.getfixturevalue("pg")
+    settings: Settings = request.getfixturevalue("jdbc_settings")
+    orders = ", ".join(f"({o}, {c}, {a}, {y})" for o, c, a, y in ORDERS)
+    customers = ", ".join(f"({c}, '{n}', '{k}')" for c, n, k in CUSTOMERS)
+    pg.run_sql(f"""
+        DROP SCHEMA IF EXISTS shop CASCADE;
+        CREATE SCHEMA shop;
+        CREATE TABLE shop.orders (order_id bigint, customer_id bigint, amount double precision, year integer);
+        COMMENT ON TABLE shop.orders IS '{ORDERS_COMMENT}';
+        COMMENT ON COLUMN shop.orders.amount IS '{AMOUNT_COMMENT}';
+        COMMENT ON COLUMN shop.orders.year IS '{YEAR_COMMENT}';
+        INSERT INTO shop.orders VALUES {orders};
+        CREATE TABLE shop.customers (customer_id bigint, name varchar(40), country text);
+        COMMENT ON TABLE shop.customers IS '{CUSTOMERS_COMMENT}';
+        COMMENT ON COLUMN shop.customers.country IS '{COUNTRY_COMMENT}';
+        INSERT INTO shop.customers VALUES {customers};
+        GRANT USAGE ON SCHEMA shop TO {pg.user};
+        GRANT SELECT ON ALL TABLES IN SCHEMA shop TO {pg.user};
+        ANALYZE shop.orders;
+        ANALYZE shop.customers;
+    """)  # ANALYZE: pg_class.reltuples, the catalog's row count, is exact for tables this small
+    return CatalogCase(
+        "jdbc",
+        settings.model_copy(update={"catalog": "jdbc", "jdbc_schemas": "shop", "timeout_seconds": 300}),
+        orders_format="jdbc",
+        customers_format="jdbc",
+        partitioned=False,  # PostgreSQL tables here are not partitioned
+        location_is_dir=False,  # the location is "shop"."orders"
+        samples=False,  # describing reads information_schema only, never table rows
+    )
+
+
 BUILDERS: dict[str, Callable[[pytest.FixtureRequest, Path], CatalogCase]] = {
     "local": local_case,
     "glue": glue_case,
     "iceberg": iceberg_case,
+    "hive": hive_case,
+    "jdbc": jdbc_case,
 }

@@ -76,3 +76,104 @@ def moto_endpoint() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def hive_catalog(settings: Settings) -> Iterator[object]:
+    """The hive catalog on askspark's own Derby metastore under the test home, with its trusted Spark
+    session (one JVM per process): started once, by the first test that needs it."""
+    from askspark.catalog import get_catalog, hive, metastore
+
+    catalog = get_catalog("hive", settings)
+    yield catalog
+    hive.stop_sessions()
+    metastore.stop(settings)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[object]:
+    """A throwaway PostgreSQL server on loopback (tests/pg_server.py), started once per session."""
+    from pg_server import running_postgres
+
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def jdbc_settings(pg: object, settings: Settings) -> Settings:
+    """The session's settings (those of the shared engine, which binds JDBC tables with them) pointed at
+    the test database. The password sits in an owner-only file outside anything the sandboxes bind."""
+    secret = settings.home / "secrets" / "pg-password"
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text(pg.password + "\n")  # type: ignore[attr-defined]
+    secret.chmod(0o600)
+    settings.jdbc_url, settings.jdbc_user = pg.url, pg.user  # type: ignore[attr-defined]
+    settings.jdbc_password_file = secret
+    return settings
+
+
+@pytest.fixture(scope="session")
+def emr_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """moto's EMR Serverless and S3 API on 127.0.0.1 with the test-side job executor (tests/emr_service.py)."""
+    from emr_service import Executor, MotoService
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto accepts any; never real ones
+        os.environ[key] = "testing"
+    moto = MotoService()
+    executor = Executor(moto, tmp_path_factory.mktemp("emr"))
+    executor.start()
+    moto.executor = executor  # type: ignore[attr-defined]
+    yield moto
+    executor.stop()
+    moto.stop()
+
+
+@pytest.fixture(scope="session")
+def emr_settings(settings: Settings, emr_service: object) -> Settings:
+    from emr_service import BUCKET, ROLE
+
+    return settings.model_copy(
+        update={
+            "emr_application_id": emr_service.application_id,  # type: ignore[attr-defined]
+            "emr_execution_role_arn": ROLE,
+            "emr_s3_prefix": f"s3://{BUCKET}/askspark",
+            "emr_upload_local_data": True,
+            "aws_endpoint_url": emr_service.endpoint,  # type: ignore[attr-defined]
+            "aws_region": "us-east-1",
+            "emr_poll_seconds": 0.5,
+            "emr_poll_max_seconds": 2.0,
+            "max_attempts": 3,
+            # spark-submit's cold JVM per job run took minutes when the shared 2-core machine was loaded
+            "timeout_seconds": 240.0,
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def emr_engine(emr_settings: Settings, engine: object) -> Iterator[object]:
+    """A started emr-serverless engine; its dry runs use the session's warm local engine."""
+    from askspark.engines.emr_serverless import EmrServerlessEngine
+
+    emr = EmrServerlessEngine(emr_settings, validator=engine)  # type: ignore[arg-type]
+    yield emr
+    emr.close()
+
+
+@pytest.fixture(scope="session")
+def ray_settings(settings: Settings) -> Settings:
+    # Ray's first read in a fresh Ray took up to a minute on the shared, overloaded 2-core machine.
+    return settings.model_copy(update={"timeout_seconds": 240.0})
+
+
+@pytest.fixture(scope="session")
+def ray_engine(ray_settings: Settings) -> Iterator[object]:
+    """A started ray engine (its spare worker's Ray is up) that may read the catalog's tables."""
+    pytest.importorskip("ray")
+    from askspark import api
+    from askspark.engines.base import data_dirs
+    from askspark.engines.ray_engine import RayEngine
+
+    engine = RayEngine(ray_settings, data_dirs(api.catalog_tables(ray_settings)))
+    engine.warm()
+    yield engine
+    engine.close()

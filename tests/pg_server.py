@@ -64,6 +64,14 @@ class Postgres:
     def url(self) -> str:
         return f"jdbc:postgresql://127.0.0.1:{self.port}/{self.database}"
 
+    def run_sql(self, sql: str) -> None:
+        """Run statements as the superuser over the Unix socket (to publish test tables)."""
+        bindir = _bin_dir()
+        assert bindir is not None
+        psql = [str(bindir / "psql"), "-h", str(self.socket_dir), "-p", str(self.port), "-U", "postgres",
+                "-d", self.database, "-v", "ON_ERROR_STOP=1"]  # fmt: skip
+        subprocess.run(_as_owner(psql), input=sql.encode(), check=True, capture_output=True)
+
 
 def _bin_dir() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

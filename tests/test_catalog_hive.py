@@ -1,6 +1,8 @@
-"""The hive catalog on askspark's own metastore: a real Derby network server and real Spark with Hive.
+"""The hive catalog beyond the shared conformance checks (tests/test_catalog_conformance.py): Hive serde
+tables, hostile DDL, a metastore restart seen by two processes, an external metastore by Thrift URI.
 
-One trusted Hive session per test session (a JVM), the shared local engine for the end-to-end run.
+Real Derby network server and real Spark with Hive: the session's one trusted Hive session (a JVM, the
+``hive_catalog`` fixture of tests/conftest.py), the shared local engine for the end-to-end runs.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from askspark.catalog import get_catalog, hive, metastore
+from askspark import api
+from askspark.catalog import hive, metastore
+from askspark.catalog.base import TableInfo
 from askspark.engines.base import Job, Limits, bindings_for
+from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
-from catalog_contract import KnownTables, check_answer, check_describe, check_lists, check_unknown
 
 pytestmark = pytest.mark.slow
 
@@ -35,55 +39,18 @@ TABLES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def hive_catalog(settings: Settings) -> Iterator[hive.HiveCatalog]:
-    catalog = get_catalog("hive", settings)
-    assert isinstance(catalog, hive.HiveCatalog)
-    spark = catalog.session()
+@pytest.fixture(scope="module", autouse=True)
+def sales(hive_catalog: hive.HiveCatalog) -> Iterator[None]:
+    """The ``sales`` tables on the session's metastore, dropped again so that they never compete with
+    the conformance suite's ``shop`` when tables are chosen by the question."""
+    spark = hive_catalog.session()
     spark.sql("CREATE DATABASE IF NOT EXISTS sales COMMENT 'shop data'")
     for table in ("orders", "customers", "events"):
         spark.sql(f"DROP TABLE IF EXISTS sales.{table}")
     for statement in TABLES:
         spark.sql(statement)
-    yield catalog
-    hive.stop_sessions()
-    metastore.stop(settings)
-
-
-@pytest.fixture(scope="module")
-def known(hive_catalog: hive.HiveCatalog, settings: Settings) -> KnownTables:
-    return KnownTables(
-        catalog=hive_catalog,
-        database="sales",
-        tables=["customers", "events", "orders"],
-        table="orders",
-        columns={"id": "bigint", "amount": "decimal(10,2)", "country": "string"},
-        comments={"id": "order id", "amount": "order total in EUR", "country": "ISO country code"},
-        partition_columns=["country"],
-        format="parquet",
-        row_count=3,
-        location_prefix=str(settings.hive_warehouse / "sales.db" / "orders"),
-        table_comment="one row per order",
-        other_databases=["default"],
-        question="total order amount per country",
-        code="""
-def answer(spark, tables):
-    return spark.sql("SELECT country, CAST(SUM(amount) AS DOUBLE) AS total FROM orders GROUP BY country ORDER BY country")
-""",
-        expected_rows=[["DE", 17.5], ["FR", 3.25]],
-    )
-
-
-def test_lists_databases_and_tables(known: KnownTables) -> None:
-    check_lists(known)
-
-
-def test_describes_columns_partitions_location_format_and_row_estimate(known: KnownTables) -> None:
-    check_describe(known)
-
-
-def test_unknown_table_names_the_closest(known: KnownTables) -> None:
-    check_unknown(known)
+    yield
+    spark.sql("DROP DATABASE IF EXISTS sales CASCADE")
 
 
 def test_hive_serde_tables_map_to_spark_readers(hive_catalog: hive.HiveCatalog) -> None:
@@ -95,21 +62,32 @@ def test_hive_serde_tables_map_to_spark_readers(hive_catalog: hive.HiveCatalog) 
     assert events.options["nullValue"] == "\\N"
 
 
-def test_a_question_is_answered_end_to_end(known: KnownTables, engine: object, settings: Settings) -> None:
-    check_answer(known, engine, settings)
+def test_a_decimal_partitioned_table_reads_end_to_end(
+    hive_catalog: hive.HiveCatalog, engine: object, settings: Settings
+) -> None:
+    """Beyond the conformance shop: a decimal column, a string partition key, a table comment."""
+    info = hive_catalog.describe("sales", "orders")
+    assert info.partition_columns == ["country"] and info.row_count == 3
+    assert {c.name: c.type for c in info.columns}["amount"] == "decimal(10,2)"
+    sql = "SELECT country, CAST(SUM(amount) AS DOUBLE) AS total FROM orders GROUP BY country ORDER BY country"
+    assert ask(info, sql, engine, settings) == [["DE", 17.5], ["FR", 3.25]]
 
 
 def test_hive_text_table_reads_with_its_delimiter(
     hive_catalog: hive.HiveCatalog, engine: object, settings: Settings
 ) -> None:
-    known = KnownTables(
-        catalog=hive_catalog, database="sales", tables=[], table="events", columns={}, comments={},
-        partition_columns=[], format="csv", row_count=None, location_prefix="",
-        question="events without a kind",
-        code='def answer(spark, tables):\n    return spark.sql("SELECT id FROM events WHERE kind IS NULL")\n',
-        expected_rows=[[2]],
-    )  # fmt: skip
-    check_answer(known, engine, settings)
+    info = hive_catalog.describe("sales", "events")
+    assert ask(info, "SELECT id FROM events WHERE kind IS NULL", engine, settings) == [[2]]
+
+
+def ask(info: TableInfo, sql: str, engine: object, settings: Settings) -> list[list[object]]:
+    """The rows of ``sql`` over ``info``, asked end to end on the local engine with the model scripted."""
+    code = f"def answer(spark, tables):\n    return spark.sql({sql!r})\n"
+    llm = ScriptedLLM(replies=[f"```python\n{code}```"])
+    answer = api.ask("a question", [info], engine=engine, model=llm, settings=settings)  # type: ignore[arg-type]
+    assert answer.status == "succeeded", answer.error
+    assert answer.result is not None
+    return answer.result.rows
 
 
 HOSTILE = """
@@ -165,12 +143,13 @@ def test_generated_code_cannot_change_the_metastore(
         output_dir=str(tmp_path / "out"),
         dry_run=False,
     )
+    databases = hive_catalog.list_databases()
     execution = engine.run(job)  # type: ignore[attr-defined]
     assert execution.ok, execution.error
     attempts = [row[0] for row in execution.result.rows]  # type: ignore[union-attr]
     ddl = [a for a in attempts if "TABLE" in a or "DATABASE" in a or "files" in a]
     assert all(a.startswith("failed") for a in ddl), attempts
-    assert hive_catalog.list_databases() == ["default", "sales"]
+    assert hive_catalog.list_databases() == databases
     assert hive_catalog.list_tables("sales") == ["customers", "events", "orders"]
     assert hive_catalog.describe("sales", "orders") == before
     assert _files_digest(Path(before.location)) == files

@@ -1,93 +1,60 @@
-"""The jdbc catalog on a real PostgreSQL server, read by the local engine through Spark's JDBC source."""
+"""The jdbc catalog beyond the shared conformance checks (tests/test_catalog_conformance.py): types and
+nullability, credentials kept out of URLs, prompts and generated code.
+
+A real PostgreSQL server (the session's ``pg`` fixture), read by the local engine through Spark's JDBC source.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from askspark import api
 from askspark.catalog import get_catalog, jdbc
+from askspark.catalog.base import TableInfo
 from askspark.engines.base import Job, Limits, bindings_for
 from askspark.errors import CatalogUnavailableError, UsageError
+from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
-from catalog_contract import KnownTables, check_answer, check_describe, check_lists, check_unknown
-from pg_server import Postgres, running_postgres
+from pg_server import Postgres
 
 pytestmark = pytest.mark.slow
 
-JDBC_FIELDS = ("jdbc_url", "jdbc_user", "jdbc_password_file")
-
 
 @pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    with running_postgres() as server:
-        yield server
+def orders(jdbc_settings: Settings) -> TableInfo:
+    return get_catalog("jdbc", jdbc_settings).describe("public", "orders")
 
 
-@pytest.fixture(scope="module")
-def jdbc_settings(pg: Postgres, settings: Settings) -> Iterator[Settings]:
-    """The session's settings (those of the shared engine) pointed at the test database for this module.
-
-    The password sits in an owner-only file outside anything the sandboxes bind.
-    """
-    secret = settings.home / "secrets" / "pg-password"
-    secret.parent.mkdir(exist_ok=True)
-    secret.write_text(pg.password + "\n")
-    secret.chmod(0o600)
-    saved = {name: getattr(settings, name) for name in JDBC_FIELDS}
-    settings.jdbc_url, settings.jdbc_user, settings.jdbc_password_file = pg.url, pg.user, secret
-    yield settings
-    for name, value in saved.items():
-        setattr(settings, name, value)
-
-
-@pytest.fixture(scope="module")
-def known(jdbc_settings: Settings) -> KnownTables:
-    return KnownTables(
-        catalog=get_catalog("jdbc", jdbc_settings),
-        database="public",
-        tables=["customers", "orders", "secrets_table"],
-        table="orders",
-        columns={"id": "int", "amount": "decimal(10,2)", "country": "string", "placed_at": "timestamp"},
-        comments={"amount": "order total in EUR", "country": "ISO country code"},
-        partition_columns=[],
-        format="jdbc",
-        row_count=3,
-        location_prefix='"public"."orders"',
-        table_comment="one row per order",
-        other_databases=["hr"],
-        question="total order amount per country",
-        code="""
-def answer(spark, tables):
-    return spark.sql("SELECT country, CAST(SUM(amount) AS DOUBLE) AS total FROM orders GROUP BY country ORDER BY country")
-""",
-        expected_rows=[["DE", 17.5], ["FR", 3.25]],
-    )
-
-
-def test_lists_schemas_and_tables(known: KnownTables) -> None:
-    check_lists(known)
-
-
-def test_describes_from_information_schema(known: KnownTables) -> None:
-    check_describe(known)
-    info = known.catalog.describe("public", "orders")
-    assert [c.nullable for c in info.columns] == [False, False, True, True]
-    assert info.options == {"url": known.catalog.settings.jdbc_url}  # type: ignore[attr-defined]
-    customers = known.catalog.describe("public", "customers")
+def test_describes_nullability_types_and_the_url(jdbc_settings: Settings, orders: TableInfo) -> None:
+    """Beyond the conformance shop: NOT NULL columns, numeric, timestamp and boolean types."""
+    assert {c.name: c.type for c in orders.columns} == {
+        "id": "int",
+        "amount": "decimal(10,2)",
+        "country": "string",
+        "placed_at": "timestamp",
+    }
+    assert [c.nullable for c in orders.columns] == [False, False, True, True]
+    assert orders.options == {"url": jdbc_settings.jdbc_url}
+    customers = get_catalog("jdbc", jdbc_settings).describe("public", "customers")
     assert {c.name: c.type for c in customers.columns} == {"id": "bigint", "name": "string", "vip": "boolean"}
 
 
-def test_unknown_table_names_the_closest(known: KnownTables) -> None:
-    check_unknown(known)
-
-
-def test_a_question_is_answered_through_spark_jdbc_and_the_prompt_has_no_password(
-    known: KnownTables, engine: object, jdbc_settings: Settings, pg: Postgres
+def test_a_question_is_answered_and_the_prompt_has_no_password(
+    orders: TableInfo, engine: object, jdbc_settings: Settings, pg: Postgres
 ) -> None:
-    answer, llm = check_answer(known, engine, jdbc_settings)
+    code = """
+def answer(spark, tables):
+    return spark.sql("SELECT country, CAST(SUM(amount) AS DOUBLE) AS total FROM orders GROUP BY country ORDER BY country")
+"""
+    llm = ScriptedLLM(replies=[f"```python\n{code.strip()}\n```"])
+    answer = api.ask(
+        "total order amount per country", [orders], engine=engine, model=llm, settings=jdbc_settings
+    )  # type: ignore[arg-type]
+    assert answer.status == "succeeded", answer.error
+    assert answer.result is not None and answer.result.rows == [["DE", 17.5], ["FR", 3.25]]
     prompts = " ".join(m.content for call in llm.calls for m in call.messages)
     assert "order total in EUR" in prompts and pg.password not in prompts
     assert pg.password not in answer.model_dump_json()
@@ -147,13 +114,13 @@ def answer(spark, tables):
 
 
 def test_generated_code_cannot_find_the_password(
-    known: KnownTables, engine: object, jdbc_settings: Settings, pg: Postgres, tmp_path: Path
+    orders: TableInfo, engine: object, jdbc_settings: Settings, pg: Postgres, tmp_path: Path
 ) -> None:
     """Validation off: code hunting for the password in env, files, conf, plans and the job finds nothing,
     and reading the database itself without the password is refused."""
     from askspark.engines.server import BRIDGE_PORT
 
-    info = known.catalog.describe("public", "orders")
+    info = orders
     url = jdbc.target(pg.url).url_via("127.0.0.1", BRIDGE_PORT)
     code = HUNTER.replace("URL", repr(url)).replace("USER", repr(pg.user))
     code = code.replace("SECRET", repr(str(jdbc_settings.jdbc_password_file)))

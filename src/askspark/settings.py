@@ -219,7 +219,7 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated PostgreSQL schemas the jdbc catalog lists (empty: all but system ones).",
     )
-    # --- the emr-serverless engine (docs/engine-emr-ray.md) ---
+    # --- the emr-serverless engine (docs/engines.md) ---
     emr_application_id: str = Field(
         "", description="EMR Serverless application (Spark) that runs the jobs of the emr-serverless engine."
     )
@@ -245,7 +245,7 @@ class Settings(BaseSettings):
     emr_spark_submit_parameters: str = Field(
         "", description="Extra spark-submit parameters for EMR job runs (e.g. --conf spark.executor.cores=2)."
     )
-    # --- the ray engine (docs/engine-emr-ray.md) ---
+    # --- the ray engine (docs/engines.md) ---
     ray_address: str = Field(
         "", description="Ray cluster of the ray engine as ray://host:port; empty starts a private local Ray "
         "inside each sandboxed worker.",

@@ -2,12 +2,12 @@
 
 Parametrized over ``engines.ENGINES``; a case an engine is known not to pass is a strict expected failure
 with the engine's reason. Real engines throughout (a local Spark server, a standalone cluster on
-127.0.0.1); the model is scripted.
+127.0.0.1, emr-serverless against moto's API with job runs executed by spark-submit, Ray in the
+sandboxed worker); the model is scripted.
 """
 
 from __future__ import annotations
 
-import pyarrow.parquet as pq
 import pytest
 
 from askspark import api
@@ -46,12 +46,19 @@ def answer(spark, tables):
 """
 
 
+CODE = {"GOOD": GOOD, "WRONG_COLUMN": WRONG_COLUMN, "FIXED_COLUMN": FIXED_COLUMN, "HEAVY": HEAVY}
+CODE["MANY_ROWS"] = MANY_ROWS
+
+
 def fence(code: str) -> str:
     return f"```python\n{code.strip()}\n```"
 
 
-def ask(settings: Settings, engine: Engine, replies: list[str], **kw: object) -> tuple[Answer, ScriptedLLM]:
-    llm = ScriptedLLM(replies=[fence(r) for r in replies])
+def ask(
+    eut: EngineUnderTest, settings: Settings, engine: Engine, replies: list[str], **kw: object
+) -> tuple[Answer, ScriptedLLM]:
+    """Ask about nasdaq, the model replying with the suite's code by name (or the engine's own)."""
+    llm = ScriptedLLM(replies=[fence(eut.code.get(r, CODE[r])) for r in replies])
     answer = api.ask("q", ["northwind.nasdaq"], engine=engine, model=llm, settings=settings, **kw)  # type: ignore[arg-type]
     return answer, llm
 
@@ -67,6 +74,13 @@ def known_gap(request: pytest.FixtureRequest, eut: EngineUnderTest, case: str) -
         request.applymarker(pytest.mark.xfail(strict=True, reason=f"{eut.id}: {eut.gaps[case]}"))
 
 
+def check_extra(
+    request: pytest.FixtureRequest, eut: EngineUnderTest, case: str, answer: Answer, llm: ScriptedLLM
+) -> None:
+    if eut.extra is not None:
+        eut.extra(case, request, answer, llm)
+
+
 def used(eut: EngineUnderTest) -> str:
     return eut.expect_engine or eut.id
 
@@ -74,51 +88,54 @@ def used(eut: EngineUnderTest) -> str:
 def test_succeeds(request: pytest.FixtureRequest, under_test: EngineUnderTest) -> None:
     known_gap(request, under_test, "succeeds")
     engine, settings = under_test.up(request), under_test.settings(request)
-    answer, llm = ask(settings, engine, [GOOD])
+    answer, llm = ask(under_test, settings, engine, ["GOOD"])
     assert answer.status == "succeeded", [(a.engine, a.error) for a in answer.attempts]
     assert len(answer.attempts) == 1 and answer.attempts[0].stage == "execute"
     assert answer.engine_used == used(under_test) and answer.attempts[0].engine == used(under_test)
     assert [c.name for c in answer.result.columns] == ["symbol", "avg_close"]
     closes = [row[1] for row in answer.result.rows]
     assert len(closes) == 6 and closes == sorted(closes, reverse=True)
-    assert pq.read_table(answer.result.location).num_rows == 6
+    assert under_test.full_rows(request, answer.result.location) == 6
+    check_extra(request, under_test, "succeeds", answer, llm)
 
 
 def test_repairs(request: pytest.FixtureRequest, under_test: EngineUnderTest) -> None:
     known_gap(request, under_test, "repairs")
     engine, settings = under_test.up(request), under_test.settings(request)
-    answer, llm = ask(settings, engine, [WRONG_COLUMN, FIXED_COLUMN])
+    answer, llm = ask(under_test, settings, engine, ["WRONG_COLUMN", "FIXED_COLUMN"])
     assert answer.status == "succeeded", [(a.engine, a.error) for a in answer.attempts]
     first = answer.attempts[0]
     assert first.error.kind == "unresolved_column" and first.stage == "dry_run"
     assert "closing_price" in llm.calls[1].messages[-1].content  # the error went back to the model
     assert [row[0] for row in answer.result.rows] == sorted(row[0] for row in answer.result.rows)
+    check_extra(request, under_test, "repairs", answer, llm)
 
 
 def test_times_out(request: pytest.FixtureRequest, under_test: EngineUnderTest) -> None:
     known_gap(request, under_test, "times_out")
     engine, settings = under_test.up(request), under_test.settings(request)
-    slow = settings.model_copy(update={"timeout_seconds": 6.0, "max_attempts": 1})
-    answer, _ = ask(slow, engine, [HEAVY])
+    slow = settings.model_copy(update={"timeout_seconds": under_test.timeout_seconds, "max_attempts": 1})
+    answer, llm = ask(under_test, slow, engine, ["HEAVY"])
     assert answer.status == "failed" and answer.attempts[0].error.kind == "timeout"
-    again, _ = ask(settings, engine, [GOOD])  # the Spark work was interrupted: the engine answers
+    again, _ = ask(under_test, settings, engine, ["GOOD"])  # the work was interrupted: the engine answers
     assert again.status == "succeeded", [(a.engine, a.error) for a in again.attempts]
+    check_extra(request, under_test, "times_out", answer, llm)
 
 
 def test_truncates(request: pytest.FixtureRequest, under_test: EngineUnderTest) -> None:
     known_gap(request, under_test, "truncates")
     engine, settings = under_test.up(request), under_test.settings(request)
-    answer, _ = ask(settings, engine, [MANY_ROWS], row_limit=5)
+    answer, llm = ask(under_test, settings, engine, ["MANY_ROWS"], row_limit=5)
     assert answer.status == "succeeded", [(a.engine, a.error) for a in answer.attempts]
     assert answer.result.truncated and len(answer.result.rows) == 5 and answer.result.row_count is None
-    full = pq.read_table(answer.result.location)
-    assert full.num_rows > 5  # the full result is kept where the answer says
+    assert under_test.full_rows(request, answer.result.location) > 5  # the full result is where it says
+    check_extra(request, under_test, "truncates", answer, llm)
 
 
 def test_down_is_unavailable(request: pytest.FixtureRequest, under_test: EngineUnderTest) -> None:
     known_gap(request, under_test, "down_is_unavailable")
     engine, settings = under_test.down(request), under_test.settings(request)
-    answer, llm = ask(settings, engine, [GOOD, GOOD, GOOD])
+    answer, llm = ask(under_test, settings, engine, ["GOOD", "GOOD", "GOOD"])
     assert answer.status == "failed" and len(answer.attempts) == 1 and len(llm.calls) == 1
     assert answer.error.kind == "engine_unavailable" and not answer.error.kind.fixable
     assert "cannot be fixed by new code" in (answer.stop_reason or "")

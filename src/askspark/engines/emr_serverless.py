@@ -365,7 +365,7 @@ def require_settings(settings: Settings) -> None:
         names = ", ".join(f"ASKSPARK_{n.upper()}" for n in missing)
         raise UsageError(
             f"the emr-serverless engine needs {names}",
-            suggestion="set them (see docs/engine-emr-ray.md): the application id, the job's execution "
+            suggestion="set them (see docs/engines.md): the application id, the job's execution "
             "role ARN and an s3://bucket/prefix for staging",
             missing=missing,
         )
