@@ -74,6 +74,7 @@ class Run:
         shown = visible_tables(tables, settings.privacy, settings.privacy_columns)
         self.named = list(zip(shown, view_names(tables), strict=True))
         self.bindings = bindings_for(tables)
+        self._stored_seconds = 0.0  # time spent saving this run so far
         self.answer = Answer(
             status="running",
             run_id=run_id or new_run_id(),
@@ -144,11 +145,12 @@ class Run:
         return self.answer
 
     def save(self) -> None:
-        """Save the answer document; the time it takes is counted in ``timings["store"]``."""
+        """Save the answer document. ``timings["store"]`` counts the saves before this one, so the
+        stored document and the one returned are the same (the last save cannot time itself)."""
+        self.answer.timings["store"] = self._stored_seconds
         start = time.perf_counter()
         self.store.save(self.answer)
-        timings = self.answer.timings
-        timings["store"] = timings.get("store", 0.0) + time.perf_counter() - start
+        self._stored_seconds += time.perf_counter() - start
 
     def attempt(self, number: int) -> Attempt:
         attempt = Attempt(number=number, code=None, stage="generate", temperature=temperature_for(number))
