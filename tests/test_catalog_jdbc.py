@@ -14,7 +14,8 @@ import pytest
 from askspark import api
 from askspark.catalog import get_catalog, jdbc
 from askspark.catalog.base import TableInfo
-from askspark.engines.base import Job, Limits, bindings_for
+from askspark.engines.base import Job, Limits, TableBinding, bindings_for
+from askspark.engines.local import LocalEngine
 from askspark.errors import CatalogUnavailableError, UsageError
 from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
@@ -149,3 +150,25 @@ def test_generated_code_cannot_find_the_password(
     assert pg.password not in everything
     assert pg.password not in Path(engine.state.log).read_text(errors="replace")  # type: ignore[attr-defined]
     assert os.stat(jdbc_settings.jdbc_password_file).st_mode & 0o077 == 0  # type: ignore[arg-type]
+
+
+def test_the_scrub_leaves_the_jdbc_views_of_jobs_in_flight(engine: LocalEngine) -> None:
+    """Two questions at once (the HTTP server): one job's scrub must not drop another's JDBC view."""
+    spark = engine.control()
+    spark.range(3).createOrReplaceGlobalTempView("askspark_inflight_t")
+    view = TableBinding(
+        name="t",
+        full_name="pg.t",
+        format="view",
+        location="global_temp.askspark_inflight_t",
+        schema_ddl="id bigint",
+    )
+    job = Job(run_id="r", attempt=1, code="", tables=[view], limits=Limits(), output_dir="/nonexistent")
+    names = lambda: {t.name for t in spark.catalog.listTables("global_temp")}  # noqa: E731
+    with engine._lock:
+        engine._views_in_use.add("askspark_inflight_t")
+    engine.scrub_catalog()
+    assert "askspark_inflight_t" in names()
+    engine._release_views(job)
+    engine.scrub_catalog()
+    assert "askspark_inflight_t" not in names()

@@ -65,6 +65,7 @@ class ConnectEngine(LocalEngine):
         self._scrub: threading.Thread | None = None
         self._live: set[Worker] = set()
         self._suspect = False
+        self._views_in_use: set[str] = set()
         if reachable(self.endpoint):
             self._spawn_spare()  # warm one worker only when there is a cluster to connect to
 

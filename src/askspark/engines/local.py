@@ -231,6 +231,7 @@ class LocalEngine:
         self._scrub: threading.Thread | None = None
         self._live: set[Worker] = set()
         self._suspect = False  # the last job failed in a way that may have hurt the server
+        self._views_in_use: set[str] = set()  # JDBC views of jobs in flight: the scrub leaves them
         self._spawn_spare()
 
     def _spawn_spare(self) -> None:
@@ -334,7 +335,10 @@ class LocalEngine:
                 if not self.owned:
                     raise
                 self.restart()  # no worker could start: the owned server is suspect; restart it, once
-                return self._run_shared(self.bind_sources(job), start)
+                bound = self.bind_sources(job)
+                return self._run_shared(bound, start)
+            finally:
+                self._release_views(bound)
         except EngineUnavailableError as exc:
             return Execution(ok=False, stage="dry_run", error=_unavailable(exc))
 
@@ -394,6 +398,8 @@ class LocalEngine:
         url = target.url_via(*jdbc_address(self.state, target.host, target.port))
         options = jdbc.reader_options(self.settings, table.location, url)
         view = f"askspark_{uuid.uuid4().hex[:12]}_{table.name}"
+        with self._lock:  # before the view exists: a concurrent job's scrub must not drop it
+            self._views_in_use.add(view)
         try:
             self.control().read.format("jdbc").options(**options).load().createGlobalTempView(view)
         except Exception as exc:  # noqa: BLE001 - reported as the engine's, without the options
@@ -403,6 +409,13 @@ class LocalEngine:
                 reason=type(exc).__name__,
             ) from None
         return table.model_copy(update={"format": "view", "location": f"global_temp.{view}", "options": {}})
+
+    def _release_views(self, job: Job) -> None:
+        """The job is over: its JDBC views may go with the next scrub."""
+        with self._lock:
+            for t in job.tables:
+                if t.format == "view":
+                    self._views_in_use.discard(t.location.removeprefix("global_temp."))
 
     def sweep_outbox(self) -> None:
         """Remove whatever a run wrote into the staging area outside its own worker's directory.
@@ -448,8 +461,11 @@ class LocalEngine:
             for table in spark.catalog.listTables("default"):
                 if not table.isTemporary:
                     spark.sql(f"DROP TABLE IF EXISTS default.`{table.name}`")
+            with self._lock:
+                in_use = set(self._views_in_use)
             for view in spark.catalog.listTables("global_temp"):
-                spark.sql(f"DROP VIEW IF EXISTS global_temp.`{view.name}`")
+                if view.name not in in_use:  # another job's JDBC table, still being read
+                    spark.sql(f"DROP VIEW IF EXISTS global_temp.`{view.name}`")
             for fn in spark.sql("SHOW USER FUNCTIONS").collect():
                 name = fn[0]
                 if "." in name:  # persistent functions are qualified; temporary ones die with the session
