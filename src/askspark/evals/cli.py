@@ -17,18 +17,19 @@ from askspark.errors import AskSparkError
 
 
 def _ensure_sample(tables: set[str], settings: object) -> None:
-    """Generate the deterministic ``northwind`` sample when a suite needs it and the catalog lacks it."""
+    """Generate the deterministic datasets (``northwind`` and the development sets) a suite needs when
+    the catalog lacks any of their tables."""
+    from askspark.catalog.devsets import DATASETS, generate
     from askspark.catalog.local import LocalCatalog
-    from askspark.catalog.sample import DATABASE, generate_northwind
 
-    needed = {t.split(".", 1)[1] for t in tables if t.startswith(f"{DATABASE}.")}
-    if not needed:
-        return
     catalog = LocalCatalog(settings)  # type: ignore[arg-type]
-    present = set(catalog.list_tables(DATABASE)) if DATABASE in catalog.list_databases() else set()
-    if not needed <= present:
-        print(f"generating the sample database {DATABASE!r} (the suite needs it)", file=sys.stderr)
-        generate_northwind(settings)  # type: ignore[arg-type]
+    databases = set(catalog.list_databases())
+    for database in sorted({t.split(".", 1)[0] for t in tables} & set(DATASETS)):
+        needed = {t.split(".", 1)[1] for t in tables if t.startswith(f"{database}.")}
+        present = set(catalog.list_tables(database)) if database in databases else set()
+        if not needed <= present:
+            print(f"generating the dataset {database!r} (the suite needs it)", file=sys.stderr)
+            generate(database, settings)  # type: ignore[arg-type]
 
 
 def _ensure_tpch(tables: set[str], settings: object) -> None:
