@@ -196,7 +196,7 @@ def build(conn: Any) -> list[dict[str, Any]]:
 
 def check_published(conn: Any, lines: list[dict[str, Any]]) -> None:
     """Compare the expectation with DuckDB's published answers for this scale factor."""
-    from askspark.evals.run import compare
+    from askspark.results.compare import compare
 
     answers = dict(
         conn.execute("SELECT query_nr, answer FROM tpch_answers() WHERE scale_factor = ?", [SCALE]).fetchall()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import hashlib
+import importlib
 from datetime import date, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from askspark.catalog import Column, LocalCatalog, TableInfo, get_catalog
+from askspark.catalog import CATALOGS, Catalog, Column, LocalCatalog, TableInfo, get_catalog
 from askspark.catalog.files import infer_table, spark_type, table_name_for
 from askspark.catalog.sample import generate_northwind
 from askspark.errors import AskSparkError, NotFoundError, UsageError
@@ -449,6 +450,30 @@ def test_set_comment(catalog: LocalCatalog, people_csv: Path) -> None:
     assert info.comment == "everyone"
     with pytest.raises(NotFoundError):
         catalog.set_comment("hr", "people", "nope", "x")
+
+
+def test_the_protocol_defaults_agree_with_the_local_catalog(catalog: LocalCatalog, people_csv: Path) -> None:
+    # Catalogs inherit resolve and describe_all from the protocol; LocalCatalog overrides resolve only.
+    catalog.add("hr", "people", people_csv)
+    catalog.add("hr", "staff", people_csv)
+    catalog.add("crm", "people", people_csv)
+    for name in ("crm.people", "staff", "STAFF"):
+        assert Catalog.resolve(catalog, name) == catalog.resolve(name)
+    with pytest.raises(UsageError) as err:
+        Catalog.resolve(catalog, "people")
+    assert "crm.people" in err.value.message and not isinstance(err.value, NotFoundError)
+    with pytest.raises(NotFoundError):
+        Catalog.resolve(catalog, "staf")
+    described = catalog.describe_all()
+    assert sorted(t.full_name for t in described) == ["crm.people", "hr.people", "hr.staff"]
+    assert described[0] == catalog.describe(described[0].database, described[0].name)
+
+
+def test_every_registered_catalog_subclasses_the_protocol() -> None:
+    for path in CATALOGS.values():
+        module, _, name = path.partition(":")
+        # Explicitly: a structural match alone would not inherit the defaults.
+        assert Catalog in getattr(importlib.import_module(module), name).__mro__, path
 
 
 def test_get_catalog(tmp_path: Path) -> None:

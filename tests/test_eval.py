@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from askspark.errors import NotFoundError, UsageError
-from askspark.evals.run import compare, failure_kind, score, to_markdown, values_equal
+from askspark.evals.report import to_markdown
+from askspark.evals.run import failure_kind, score
 from askspark.evals.suite import load_suite, select
 from askspark.record import Answer, Attempt, ColumnInfo, ErrorKind, Failure, ResultPreview
+from askspark.results.compare import compare, values_equal
 
 SUITE = Path(__file__).resolve().parents[1] / "suites" / "northwind.jsonl"
 
@@ -144,7 +146,7 @@ def _attempt(number: int, error: ErrorKind | None = None, stage: str = "execute"
 
 
 def test_score_records_attempts_stages_tokens_and_first_attempt() -> None:
-    from askspark.evals.run import ExpectedResult
+    from askspark.evals.reference import ExpectedResult
     from askspark.evals.suite import Question
 
     question = Question(id="q1", question="?", tables=["db.t"], reference="x")
@@ -165,7 +167,8 @@ def test_score_records_attempts_stages_tokens_and_first_attempt() -> None:
 
 
 def test_summary_counts_attempts_stages_and_tokens() -> None:
-    from askspark.evals.run import ExpectedResult, summarize
+    from askspark.evals.reference import ExpectedResult
+    from askspark.evals.report import summarize
     from askspark.evals.suite import Question
 
     question = Question(id="q1", question="?", tables=["db.t"], reference="x")

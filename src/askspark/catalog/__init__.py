@@ -12,7 +12,7 @@ import re
 
 from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.catalog.local import LocalCatalog
-from askspark.errors import NotFoundError, UsageError, unknown_name
+from askspark.errors import unknown_name
 from askspark.settings import Settings
 
 __all__ = [
@@ -61,38 +61,14 @@ def resolve_table(name: str, settings: Settings, catalog_id: str | None = None) 
     """
     catalog_id, rest = split_catalog(name, catalog_id or settings.catalog)
     catalog = get_catalog(catalog_id, settings)
-    resolve = getattr(catalog, "resolve", None)
-    info = resolve(rest) if resolve is not None else _resolve(catalog, rest)
+    info = catalog.resolve(rest)
     info.catalog = catalog_id
     return info
 
 
-def _resolve(catalog: Catalog, name: str) -> TableInfo:
-    """``db.table`` through describe; a bare name searched in every database."""
-    if "." in name:
-        database, _, table = name.partition(".")
-        return catalog.describe(database, table)
-    full = [f"{db}.{t}" for db in catalog.list_databases() for t in catalog.list_tables(db)]
-    matches = [f for f in full if f.split(".", 1)[1].lower() == name.lower()]
-    if not matches:
-        raise unknown_name("table", name, full, NotFoundError)
-    if len(matches) > 1:
-        raise UsageError(
-            f"table name {name!r} is ambiguous: {', '.join(matches)}",
-            suggestion=f"name it with its database, e.g. {matches[0]}",
-            candidates=matches,
-        )
-    database, _, table = matches[0].partition(".")
-    return catalog.describe(database, table)
-
-
 def all_tables(catalog: Catalog) -> list[TableInfo]:
-    """Every table of the catalog, described (one batched call where the catalog offers one)."""
-    describe_all = getattr(catalog, "describe_all", None)
-    if describe_all is not None:
-        tables: list[TableInfo] = describe_all()
-    else:
-        tables = [catalog.describe(db, t) for db in catalog.list_databases() for t in catalog.list_tables(db)]
+    """Every table of the catalog, described, each tagged with the catalog's id."""
+    tables = catalog.describe_all()
     for t in tables:
         t.catalog = catalog.id
     return tables

@@ -6,6 +6,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from askspark.errors import NotFoundError, UsageError, unknown_name
+
 
 class Column(BaseModel):
     """One column of a table. ``type`` is a Spark SQL type string (``bigint``, ``decimal(10,2)``, ...)."""
@@ -54,7 +56,12 @@ class TableInfo(BaseModel):
 
 
 class Catalog(Protocol):
-    """A source of table definitions, selected by a string id."""
+    """A source of table definitions, selected by a string id.
+
+    Every method the code calls on a catalog is declared here. ``resolve`` and ``describe_all`` have
+    defaults built on the three required methods: a catalog subclasses this protocol to inherit them
+    and overrides one where it knows better (a faster lookup, snapshot names, one batched call).
+    """
 
     id: str
 
@@ -65,3 +72,30 @@ class Catalog(Protocol):
     def describe(self, database: str, table: str) -> TableInfo:
         """The table's definition; raises NotFoundError naming the known tables when missing."""
         ...
+
+    def resolve(self, name: str) -> TableInfo:
+        """``db.table`` through describe; a bare name searched in every database.
+
+        Raises:
+            NotFoundError: no such table (naming the closest ones).
+            UsageError: a bare name that more than one database has.
+        """
+        if "." in name:
+            database, _, table = name.partition(".")
+            return self.describe(database, table)
+        full = [f"{db}.{t}" for db in self.list_databases() for t in self.list_tables(db)]
+        matches = [f for f in full if f.split(".", 1)[1].lower() == name.lower()]
+        if not matches:
+            raise unknown_name("table", name, full, NotFoundError)
+        if len(matches) > 1:
+            raise UsageError(
+                f"table name {name!r} is ambiguous: {', '.join(matches)}",
+                suggestion=f"name it with its database, e.g. {matches[0]}",
+                candidates=matches,
+            )
+        database, _, table = matches[0].partition(".")
+        return self.describe(database, table)
+
+    def describe_all(self) -> list[TableInfo]:
+        """Every table of the catalog, described (a catalog with a batched call overrides this)."""
+        return [self.describe(db, t) for db in self.list_databases() for t in self.list_tables(db)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from askspark.catalog.base import Column, TableInfo
+from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.errors import NotFoundError, ProviderError, missing_extra, unknown_name
 from askspark.settings import Settings
 
@@ -29,7 +29,7 @@ _FORMATS = (
 _ROW_COUNT_KEYS = ("recordCount", "numRows", "numrows", "record_count")
 
 
-class GlueCatalog:
+class GlueCatalog(Catalog):
     """Databases and tables of a Glue Data Catalog (settings: aws_region, aws_endpoint_url, glue_catalog_id)."""
 
     id = "glue"

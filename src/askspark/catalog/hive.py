@@ -19,7 +19,7 @@ import re
 import threading
 from typing import Any
 
-from askspark.catalog.base import Column, TableInfo
+from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.errors import NotFoundError, UsageError, missing_extra, unknown_name
 from askspark.settings import Settings
 
@@ -100,7 +100,7 @@ def stop_sessions() -> None:
         spark.stop()
 
 
-class HiveCatalog:
+class HiveCatalog(Catalog):
     """Databases and tables of a Hive metastore (external by URI, or askspark's local Derby one)."""
 
     id = "hive"

@@ -13,12 +13,12 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from askspark.catalog.base import Column, TableInfo
+from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.errors import NotFoundError, ProviderError, UsageError, missing_extra, unknown_name
 from askspark.settings import Settings
 
 
-class IcebergCatalog:
+class IcebergCatalog(Catalog):
     """Namespaces and tables of an Iceberg catalog (settings: iceberg_uri, iceberg_warehouse)."""
 
     id = "iceberg"

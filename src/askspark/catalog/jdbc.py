@@ -20,7 +20,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from askspark.catalog.base import Column, TableInfo
+from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.errors import CatalogUnavailableError, NotFoundError, UsageError, missing_extra, unknown_name
 from askspark.settings import Settings
 
@@ -125,7 +125,7 @@ def spark_type(data_type: str, precision: int | None, scale: int | None) -> str:
     return _TYPES.get(data_type, "string")  # text, varchar, char, uuid, json, ... are read as strings
 
 
-class JdbcCatalog:
+class JdbcCatalog(Catalog):
     """Schemas and tables of the PostgreSQL database at ``jdbc_url``."""
 
     id = "jdbc"

@@ -14,7 +14,7 @@ from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from askspark.catalog.base import Column, TableInfo
+from askspark.catalog.base import Catalog, Column, TableInfo
 from askspark.errors import NotFoundError, UsageError, unknown_name
 from askspark.settings import Settings
 
@@ -30,7 +30,7 @@ CREATE TABLE IF NOT EXISTS tables (
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class LocalCatalog:
+class LocalCatalog(Catalog):
     """Databases and tables registered on this machine, stored in ``settings.home / "catalog.db"``."""
 
     id = "local"

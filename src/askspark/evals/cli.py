@@ -71,7 +71,8 @@ def eval_command(
     max_attempts: Annotated[int | None, typer.Option(help="Attempts per question (default 5).")] = None,
 ) -> None:
     """Run an evaluation suite and score the answers against the reference results."""
-    from askspark.evals.run import EvalRun, QuestionResult, to_json, to_markdown
+    from askspark.evals.report import QuestionResult, to_json, to_markdown
+    from askspark.evals.run import EvalRun
     from askspark.evals.suite import load_suite, select
     from askspark.settings import get_settings
 

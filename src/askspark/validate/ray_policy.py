@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import ast
 
-from askspark.validate.policy import ALLOWED_STDLIB, ESCAPE_MODULES, PolicyVisitor
-
-# No numpy, pandas or pyarrow at large: they read and write files (np.load, pd.read_csv, pa.parquet).
-RAY_ALLOWED_MODULES = frozenset(
-    {"ray", "ray.data", "ray.data.aggregate", "ray.data.expressions", "pyarrow.compute", "__future__"}
-)
-# Attributes of the ``ray`` module that reach the runtime rather than Ray Data.
-RAY_RUNTIME = frozenset(
-    {"init", "shutdown", "remote", "get", "put", "wait", "kill", "cancel", "get_actor", "method",
-     "available_resources", "cluster_resources", "nodes", "timeline", "util", "job_submission",
-     "runtime_context", "get_runtime_context", "is_initialized", "runtime_env", "actor", "cross_language"}
-)  # fmt: skip
-RAY_SUGGESTIONS = {
-    "ray-runtime": "use only Ray Data on the given tables (tables['orders'].filter(...).groupby(...)); the "
-    "harness owns the Ray runtime: no ray.init, tasks, actors or ray.get",
-    "ray-file-access": "use tables['orders'] instead of reading or writing files; return the Dataset and the "
-    "harness keeps the result",
-    "import-not-allowed": "import only ray.data (and ray.data.aggregate), pyarrow.compute and pure helpers "
-    "(datetime, math, decimal, re, json, functools, itertools, operator, collections, typing, "
-    "statistics, string)",
-}
+from askspark.record import Failure
+from askspark.validate.policy import PolicyVisitor
+from askspark.validate.rules import RAY_ALLOWED_MODULES, RAY_RUNTIME, RAY_SUGGESTIONS, SUGGESTIONS
+from askspark.validate.syntax import Source
 
 
 class RayPolicyVisitor(PolicyVisitor):
     """:class:`PolicyVisitor` with Ray's allowed modules and Ray's runtime off limits."""
 
-    def module_allowed(self, module: str) -> bool:
-        if module in RAY_ALLOWED_MODULES:
-            return True
-        root, *rest = module.split(".")
-        return root in ALLOWED_STDLIB and not any(p.startswith("_") or p in ESCAPE_MODULES for p in rest)
+    allowed_modules = RAY_ALLOWED_MODULES
+    suggestions = {**SUGGESTIONS, **RAY_SUGGESTIONS}
 
     def _attribute_rule(self, node: ast.Attribute) -> str | None:
         attr = node.attr
@@ -59,12 +39,7 @@ class RayPolicyVisitor(PolicyVisitor):
             return f"'{text}' reads or writes data outside the given tables"
         return super()._attribute_message(node, rule)
 
-    def report(self, rule: str, message: str, node: ast.AST) -> None:
-        super().report(rule, message, node)
-        if rule in RAY_SUGGESTIONS and self.failures:
-            self.failures[-1].suggestion = RAY_SUGGESTIONS[rule]
 
-
-def ray_policy_failures(tree: ast.AST, lines: list[str]) -> list:  # type: ignore[type-arg]
+def ray_policy_failures(source: Source) -> list[Failure]:
     """Every Ray policy failure in the module."""
-    return RayPolicyVisitor(lines).run(tree)
+    return RayPolicyVisitor(source.lines).run(source.tree)

@@ -25,16 +25,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
 
 from askspark.record import ErrorKind, Failure
+from askspark.validate.rules import EXPRESSION_METHODS, FILE_FORMATS, FILE_FUNCTIONS, FORBIDDEN_FUNCTIONS
+from askspark.validate.syntax import Source
 
-# Functions that call arbitrary JVM methods: a sandbox escape, never data work.
-FORBIDDEN_FUNCTIONS = frozenset({"reflect", "java_method", "try_reflect"})
-# `format.`path`` in FROM reads files directly (Spark's "run SQL on files").
-FILE_FORMATS = frozenset(
-    {"parquet", "csv", "json", "orc", "text", "avro", "delta", "binaryfile", "xml", "libsvm", "image", "hive"}
-)
-FILE_FUNCTIONS = frozenset({"read_files"})
-# Expression APIs whose string arguments are Spark SQL expressions.
-EXPRESSION_METHODS = frozenset({"expr", "selectExpr", "filter", "where"})
 # Writes are allowed with allow_writes=True; LOAD DATA reads local files, so it never is.
 WRITE_STATEMENTS = (exp.Insert, exp.Merge, exp.Update, exp.Delete)
 
@@ -314,9 +307,11 @@ def _method(call: ast.Call) -> str | None:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
-def sql_failures(tree: ast.AST, source: str, *, allow_writes: bool = False) -> list[Failure]:
+def sql_failures(source: Source) -> list[Failure]:
     """Failures of every static SQL string in the code: ``spark.sql`` queries and SQL expressions."""
-    lines, strings, failures = source.splitlines(), string_assignments(tree), []
+    tree, lines, allow_writes = source.tree, source.lines, source.allow_writes
+    strings = string_assignments(tree)
+    failures: list[Failure] = []
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
         method = _method(call)
         if method == "sql" and isinstance(call.func, ast.Attribute):

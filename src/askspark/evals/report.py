@@ -1,0 +1,204 @@
+"""The eval report: per-question results, the summary over them, and their JSON and Markdown forms."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from askspark.engines.base import Engine
+
+STAGES = ("catalog", "prompt", "generate", "validate", "dry_run", "execute", "result_write")
+"""Stages timed per question. ``execute`` includes ``result_write`` (the full result written as Parquet
+and moved to the run's directory); the run's ``catalog`` step happens once, not per attempt."""
+
+
+class QuestionResult(BaseModel):
+    """One question's outcome in the report."""
+
+    id: str
+    question: str
+    tags: list[str]
+    correct: bool
+    first_attempt_correct: bool
+    attempts: int
+    status: str  # succeeded | failed | reference_error | error
+    failure_kind: str | None = None
+    last_error: str | None = None  # kind: message of the last failed attempt
+    reason: str = ""  # why a result that ran is wrong
+    stop_reason: str | None = None
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    run_id: str | None = None
+    code: str | None = None
+    answer_rows: int | None = None
+    expected_rows: int | None = None
+    answer_preview: list[list[Any]] = Field(default_factory=list)
+    expected_preview: list[list[Any]] = Field(default_factory=list)
+    attempt_log: list[dict[str, Any]] = Field(default_factory=list)  # each attempt: code, stage, error
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Summary(BaseModel):
+    questions: int
+    correct: int
+    execution_accuracy: float
+    first_attempt_correct: int
+    first_attempt_accuracy: float
+    mean_attempts: float
+    attempts_used: dict[int, int] = Field(default_factory=dict)  # attempts -> questions that used that many
+    failures: dict[str, int]
+    median_seconds: float
+    mean_seconds: float
+    total_seconds: float
+    stage_seconds: dict[str, float]
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    peak_rss_mb: float
+    spark_rss_mb: float | None = None
+
+
+class Report(BaseModel):
+    suite: str
+    model: str
+    engine: str
+    tags: list[str]
+    max_attempts: int
+    started_at: str
+    summary: Summary
+    results: list[QuestionResult]
+
+
+# -- summary ---------------------------------------------------------------------------------------
+
+
+def summarize(results: Sequence[QuestionResult], engine: Engine | None = None) -> Summary:
+    n = len(results)
+    correct = sum(r.correct for r in results)
+    first = sum(r.first_attempt_correct for r in results)
+    failures: dict[str, int] = {}
+    for r in results:
+        if r.failure_kind:
+            failures[r.failure_kind] = failures.get(r.failure_kind, 0) + 1
+    seconds = [r.seconds for r in results]
+    prompt = sum(r.prompt_tokens for r in results)
+    completion = sum(r.completion_tokens for r in results)
+    return Summary(
+        questions=n, correct=correct, execution_accuracy=round(correct / n, 4) if n else 0.0,
+        first_attempt_correct=first, first_attempt_accuracy=round(first / n, 4) if n else 0.0,
+        mean_attempts=round(sum(r.attempts for r in results) / n, 3) if n else 0.0,
+        attempts_used=dict(sorted(Counter(r.attempts for r in results).items())),
+        failures=dict(sorted(failures.items())),
+        median_seconds=round(statistics.median(seconds), 3) if seconds else 0.0,
+        mean_seconds=round(statistics.fmean(seconds), 3) if seconds else 0.0,
+        total_seconds=round(sum(seconds), 3),
+        stage_seconds={s: round(sum(r.stage_seconds.get(s, 0.0) for r in results), 3) for s in STAGES},
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
+        peak_rss_mb=peak_rss_mb(), spark_rss_mb=spark_rss_mb(engine),
+    )  # fmt: skip
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (the model lives here; Spark is a separate JVM)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def spark_rss_mb(engine: Engine | None) -> float | None:
+    """Peak resident memory (VmHWM, summed) of the engine's Spark server: its launcher process and
+    every process under it (the JVM runs inside the sandbox's own session). None when not local."""
+    state = getattr(engine, "state", None)
+    root = getattr(state, "pid", None)
+    if not root:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total_kb, found, todo = 0, False, [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total_kb += int(line.split()[1])
+                        found = True
+        except OSError:
+            continue
+    return round(total_kb / 1024, 1) if found else None
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.model_dump(mode="json"), indent=2, default=str)
+
+
+def to_markdown(report: Report) -> str:
+    """The per-question table and the summary, as Markdown."""
+    s = report.summary
+    lines = [
+        f"## askspark eval: {Path(report.suite).name or 'suite'} — model `{report.model}`, engine `{report.engine}`",
+        "",
+        f"tags: {', '.join(report.tags) or 'all'}; max attempts {report.max_attempts}; started {report.started_at}",
+        "",
+        "| id | tags | correct | 1st try | attempts | status | failure | seconds | tokens |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report.results:
+        failure = r.failure_kind or ""
+        if r.reason and failure == "wrong_result":
+            failure += f" ({r.reason})"
+        elif r.last_error and failure:
+            failure += f" ({_cell(r.last_error, 80)})"
+        lines.append(
+            f"| {r.id} | {', '.join(r.tags)} | {'yes' if r.correct else 'no'} | "
+            f"{'yes' if r.first_attempt_correct else 'no'} | {r.attempts} | {r.status} | {_cell(failure, 120)} | "
+            f"{r.seconds:.1f} | {r.tokens} |"
+        )
+    failures = ", ".join(f"{k} {v}" for k, v in s.failures.items()) or "none"
+    used = ", ".join(f"{k}: {v}" for k, v in s.attempts_used.items()) or "none"
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in s.stage_seconds.items())
+    lines += [
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| questions | {s.questions} |",
+        f"| execution accuracy | {s.correct}/{s.questions} = {s.execution_accuracy:.1%} |",
+        f"| first-attempt accuracy | {s.first_attempt_correct}/{s.questions} = {s.first_attempt_accuracy:.1%} |",
+        f"| mean attempts | {s.mean_attempts:.2f} |",
+        f"| attempts used (attempts: questions) | {used} |",
+        f"| failures by kind | {failures} |",
+        f"| median / mean seconds per question | {s.median_seconds:.1f} / {s.mean_seconds:.1f} |",
+        f"| seconds by stage (sum; execute includes result_write) | {stages} |",
+        f"| tokens (prompt + completion) | {s.prompt_tokens} + {s.completion_tokens} = {s.total_tokens} |",
+        f"| peak RSS of this process | {s.peak_rss_mb:.0f} MB |",
+    ]
+    if s.spark_rss_mb is not None:
+        lines.append(f"| peak RSS of the Spark server | {s.spark_rss_mb:.0f} MB |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str, width: int) -> str:
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= width else text[: width - 1] + "…"
