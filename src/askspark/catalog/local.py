@@ -74,22 +74,6 @@ class LocalCatalog(Catalog):
             raise unknown_name("table", f"{database}.{table}", known, NotFoundError)
         return TableInfo.model_validate_json(row[0])
 
-    def resolve(self, name: str) -> TableInfo:
-        """The table named ``db.table``, or a bare ``table`` when exactly one database has it."""
-        if "." in name:
-            database, _, table = name.partition(".")
-            return self.describe(database, table)
-        matches = [t for t in self._full_names() if t.split(".", 1)[1] == name.lower()]
-        if not matches:
-            raise unknown_name("table", name, self._full_names(), NotFoundError)
-        if len(matches) > 1:
-            raise UsageError(
-                f"table name {name!r} is ambiguous: {', '.join(matches)}",
-                suggestion=f"name it with its database, e.g. {matches[0]}",
-                candidates=matches,
-            )
-        return self.describe(*matches[0].split(".", 1))
-
     def _full_names(self) -> list[str]:
         with self._connect() as conn:
             rows = conn.execute("SELECT database, name FROM tables ORDER BY database, name").fetchall()
