@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import socket
 import statistics
 import tempfile
 import threading
@@ -28,15 +27,10 @@ import uvicorn
 from askspark import api
 from askspark.catalog.sample import generate_northwind
 from askspark.interfaces.http import create_app
+from askspark.processes import free_port
 from askspark.settings import Settings
 
 SQL = "SELECT symbol, ROUND(AVG(close), 2) AS avg_close FROM nasdaq GROUP BY symbol ORDER BY symbol"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def round_trip(settings: Settings, questions: int) -> tuple[list[float], float, bool]:

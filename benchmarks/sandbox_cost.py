@@ -26,7 +26,8 @@ def main() -> None:
     from askspark import api
     from askspark.catalog.sample import generate_northwind
     from askspark.engines.base import Job, Limits, bindings_for
-    from askspark.engines.local import Worker
+    from askspark.engines.runner import start_worker
+    from askspark.engines.server import outbox_root
     from askspark.settings import Settings
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="askspark-sbx-")))
@@ -39,7 +40,7 @@ def main() -> None:
     for i in range(args.runs):
         for mode, s in modes.items():
             start = time.perf_counter()
-            worker = Worker(s, engine.state)
+            worker = start_worker(s, engine.state, None, outbox_root(s))
             worker.wait_ready(60)
             times[mode]["start"].append(time.perf_counter() - start)
             job = Job(
@@ -51,9 +52,9 @@ def main() -> None:
                 output_dir=str(settings.runs_dir / mode / str(i)),
             )
             start = time.perf_counter()
-            ex = engine._run_in(worker, job)
+            ex = engine.runner.run_in(worker, job)
             times[mode]["job"].append(time.perf_counter() - start)
-            worker.cleanup()
+            worker.process.cleanup()
             assert ex.ok, ex.error
     api.close_all()
     med = {m: {k: statistics.median(v) * 1000 for k, v in t.items()} for m, t in times.items()}

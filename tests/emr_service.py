@@ -20,7 +20,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,17 +29,13 @@ from typing import Any
 
 import pyspark
 
+from askspark.processes import free_port
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BUCKET = "askspark-test"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/askspark-emr-job"
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class MotoService:

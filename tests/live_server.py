@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from pathlib import Path
@@ -11,13 +10,8 @@ from pathlib import Path
 import uvicorn
 
 from askspark.interfaces.http import create_app
+from askspark.processes import free_port
 from askspark.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from askspark.processes import free_port
 
 USER = "askspark_reader"
 DATABASE = "shop"
@@ -82,12 +83,6 @@ def _as_owner(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def running_postgres() -> Iterator[Postgres]:
     """A started server with the table set loaded; stopped and removed on exit."""
@@ -100,7 +95,7 @@ def running_postgres() -> Iterator[Postgres]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(sockets, "postgres")
-    port, password = _free_port(), secrets.token_urlsafe(16)
+    port, password = free_port(), secrets.token_urlsafe(16)
     subprocess.run(
         _as_owner([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
                    "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"]),

@@ -165,10 +165,10 @@ def test_the_scrub_leaves_the_jdbc_views_of_jobs_in_flight(engine: LocalEngine) 
     )
     job = Job(run_id="r", attempt=1, code="", tables=[view], limits=Limits(), output_dir="/nonexistent")
     names = lambda: {t.name for t in spark.catalog.listTables("global_temp")}  # noqa: E731
-    with engine._lock:
-        engine._views_in_use.add("askspark_inflight_t")
+    with engine.runner.bindings.lock:
+        engine.runner.bindings.in_use.add("askspark_inflight_t")
     engine.scrub_catalog()
     assert "askspark_inflight_t" in names()
-    engine._release_views(job)
+    engine.runner.bindings.release(job)
     engine.scrub_catalog()
     assert "askspark_inflight_t" not in names()

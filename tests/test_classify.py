@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from askspark.engines.classify import MESSAGE_CAP, classify, short_message
 from askspark.record import ErrorKind
-from askspark.runs.classify import MESSAGE_CAP, classify, short_message
 
 FIXTURES = Path(__file__).parent / "fixtures" / "errors"
 

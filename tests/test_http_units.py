@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from askspark.engines.local import Gate
+from askspark.engines.supervise import Gate
 from askspark.errors import UsageError
 from askspark.interfaces.http.app import is_loopback
 from askspark.interfaces.http.runner import Runner

@@ -23,7 +23,7 @@ from askspark import api
 from askspark.catalog.base import TableInfo
 from askspark.catalog.local import LocalCatalog
 from askspark.context.prompt import build_messages
-from askspark.engines.base import Execution, Job
+from askspark.engines.base import Engine, Execution, Job
 from askspark.llm.base import Message
 from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
@@ -125,7 +125,7 @@ def test_a_column_name_cannot_close_the_data_block(catalog: LocalCatalog, tmp_pa
         assert start <= found.start() < end, f"a column name closed the data block: {content!r}"
 
 
-class SpyEngine:
+class SpyEngine(Engine):
     """Records the jobs that reach the real engine (none may)."""
 
     id = "local"

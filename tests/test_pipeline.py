@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from askspark import api
-from askspark.engines.base import Execution, Job
+from askspark.engines.base import Engine, Execution, Job
 from askspark.errors import NotFoundError, UsageError
 from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
@@ -34,7 +34,7 @@ def answer(spark, tables):
 """
 
 
-class SpyEngine:
+class SpyEngine(Engine):
     """Counts the jobs that reach the real engine (to prove validation stops code before it runs)."""
 
     def __init__(self, engine: object) -> None:

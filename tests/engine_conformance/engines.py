@@ -10,8 +10,6 @@ fails until the gap is removed here.
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +20,8 @@ import pytest
 from askspark.engines.auto import AutoEngine
 from askspark.engines.base import Engine
 from askspark.engines.server import ServerState
-from askspark.engines.standalone import free_port
 from askspark.llm.scripted import ScriptedLLM
+from askspark.processes import free_port
 from askspark.record import Answer
 from askspark.settings import Settings
 
@@ -58,15 +56,16 @@ def _local_down(request: pytest.FixtureRequest) -> Engine:
     """The local engine joined to a shared server ('askspark engine start') that has since stopped.
 
     A private server is restarted by the engine itself, so a shared one that is gone is how the local
-    engine is down. A copy of the warm engine, pointed at a server that is not there.
+    engine is down. A local engine joined to a server that is not there.
     """
-    live = request.getfixturevalue("engine")
-    gone = copy.copy(live)
-    gone.owned = False
-    gone.state = ServerState(pid=2**22 + 1, socket_dir=str(Path("/nonexistent/askspark")), log="")
-    gone._spare, gone._control, gone._scrub = None, None, None
-    gone._lock, gone._live = threading.Lock(), set()
-    return gone  # type: ignore[no-any-return]
+    from askspark.engines.local import LocalEngine
+    from askspark.engines.supervise import OwnedServer
+
+    settings = request.getfixturevalue("engine").settings
+    state = ServerState(pid=2**22 + 1, socket_dir=str(Path("/nonexistent/askspark")), log="")
+    gone = LocalEngine(settings, server=OwnedServer(settings, state, owned=False))
+    request.addfinalizer(gone.close)
+    return gone
 
 
 def _connect_down(request: pytest.FixtureRequest) -> Engine:

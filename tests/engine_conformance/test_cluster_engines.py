@@ -154,8 +154,8 @@ def test_generated_code_cannot_see_the_token(
     if token is None:
         pytest.skip("the cluster under test has no token")
     connect_engine.warm()  # type: ignore[attr-defined]
-    worker = connect_engine._spare  # type: ignore[attr-defined]
-    pids = _descendants(worker.proc.pid)
+    worker = connect_engine.runner.spare  # type: ignore[attr-defined]
+    pids = _descendants(worker.process.proc.pid)
     assert len(pids) >= 2  # the launcher and the sandboxed Python at least
     for pid in pids:
         for name in ("environ", "cmdline"):

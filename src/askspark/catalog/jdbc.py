@@ -8,7 +8,7 @@ format ``jdbc``.
 Credentials: the URL (``jdbc_url``) and user hold no secret; the password comes from
 ``jdbc_password_file`` or ``ASKSPARK_JDBC_PASSWORD`` and is used only by trusted code: here, and by the
 engine, which binds a JDBC table on its own control session as a global temporary view before the job
-(see :meth:`askspark.engines.local.LocalEngine.bind_sources`). The job sent to the sandboxed worker names
+(see :meth:`askspark.engines.bindings.Bindings.bind`). The job sent to the sandboxed worker names
 only the view, so neither the prompt nor the generated code ever holds the password.
 """
 

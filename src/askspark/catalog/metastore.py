@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from askspark.errors import CatalogUnavailableError
+from askspark.processes import free_port, java_home, pid_alive, port_bindable, port_open, reap, signal_group
 from askspark.settings import Settings
 
 DERBY_JARS = ("/usr/share/java/derby.jar", "/usr/share/java/derbynet.jar")
@@ -85,20 +85,6 @@ def _write_properties(settings: Settings) -> None:
         out.write(text)
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def running(settings: Settings) -> DerbyState | None:
     """The server askspark started for this home, when it still answers."""
     path = _state_file(settings)
@@ -106,7 +92,7 @@ def running(settings: Settings) -> DerbyState | None:
         state = DerbyState(**json.loads(path.read_text()))
     except (OSError, TypeError, ValueError):
         return None
-    return state if _alive(state.pid) and _port_open(state.port) else None
+    return state if pid_alive(state.pid) and port_open(state.port) else None
 
 
 @contextlib.contextmanager
@@ -147,11 +133,9 @@ def _require_jars() -> None:
 
 
 def _start(settings: Settings) -> DerbyState:
-    from askspark.engines.server import java_home
-
     _require_jars()
     _write_properties(settings)
-    port = settings.hive_derby_port or _last_port(settings) or _free_port()
+    port = settings.hive_derby_port or _last_port(settings) or free_port()
     _port_file(settings).write_text(str(port))
     java = str(java_home() / "bin" / "java")
     cmd = [java, f"-Dderby.system.home={derby_dir(settings)}", "-Xmx256m", "-cp", ":".join(DERBY_JARS)]
@@ -163,11 +147,10 @@ def _start(settings: Settings) -> DerbyState:
         )
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline and proc.poll() is None:
-        if _port_open(port):
+        if port_open(port):
             return DerbyState(proc.pid, port)
         time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    signal_group(proc.pid, signal.SIGKILL)
     raise CatalogUnavailableError(
         f"the local Derby metastore server did not start on 127.0.0.1:{port}",
         suggestion=f"read {log}; set ASKSPARK_HIVE_DERBY_PORT to a free port",
@@ -185,19 +168,7 @@ def _last_port(settings: Settings) -> int | None:
         port = int(_port_file(settings).read_text())
     except (OSError, ValueError):
         return None
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Java's server sockets: TIME_WAIT is fine
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return None
-    return port
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return port if port_bindable(port) else None
 
 
 def stop(settings: Settings) -> bool:
@@ -207,11 +178,6 @@ def stop(settings: Settings) -> bool:
         _state_file(settings).unlink(missing_ok=True)
         if state is None:
             return False
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(state.pid, signal.SIGTERM)  # Derby shuts its databases down cleanly on SIGTERM
-        deadline = time.monotonic() + 15
-        while _alive(state.pid) and time.monotonic() < deadline:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(state.pid, os.WNOHANG)
-            time.sleep(0.1)
+        signal_group(state.pid)  # Derby shuts its databases down cleanly on SIGTERM
+        reap(state.pid, 15)
         return True

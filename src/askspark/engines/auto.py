@@ -42,7 +42,7 @@ def human(size: int) -> str:
     return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
 
 
-class AutoEngine:
+class AutoEngine(Engine):
     """Delegates each job to ``local`` or the cluster engine by data size; validates locally first."""
 
     id = "auto"

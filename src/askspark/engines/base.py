@@ -11,6 +11,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field
 
 from askspark.catalog.base import TableInfo
+from askspark.contract import Contract
 from askspark.errors import UsageError, unknown_name
 from askspark.record import Failure, ResultPreview
 
@@ -61,12 +62,35 @@ class Execution(BaseModel):
     notices: list[str] = Field(default_factory=list)  # for the answer, e.g. why auto chose an engine
 
 
+class EngineServer(Protocol):
+    """The Spark server an engine runs on, as far as callers look at it (e.g. its memory, by pid)."""
+
+    pid: int
+
+
 class Engine(Protocol):
+    """Everything the code calls on an engine. Engines subclass it explicitly to inherit the defaults
+    (the capabilities they do not have), as ibis backends do."""
+
     id: str
+    contract: Contract = Contract.SPARK  # the code it runs: answer(spark, tables) unless it says otherwise
 
-    def run(self, job: Job) -> Execution: ...
+    @property
+    def state(self) -> EngineServer | None:
+        """The local Spark server the engine runs on (default: none)."""
+        return None
 
-    def close(self) -> None: ...
+    def run(self, job: Job) -> Execution:
+        """Run one attempt's job within its limits; failures are reported in the Execution, not raised."""
+        raise NotImplementedError
+
+    def warm(self) -> None:
+        """Block until the engine could start a job without waiting (default: nothing to warm)."""
+        return None
+
+    def close(self) -> None:
+        """Release what the engine holds (default: nothing)."""
+        return None
 
 
 ENGINES: dict[str, str] = {

@@ -20,59 +20,32 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-from askspark.engines import cgroups, sandbox
-from askspark.engines.base import Execution, Job
-from askspark.engines.bridge import Bridge, parse_remote, reachable
-from askspark.engines.local import Gate, LocalEngine, Worker
+from askspark.engines.base import Engine, Execution, Job
+from askspark.engines.bridge import Bridge, Endpoint, parse_remote, reachable
+from askspark.engines.runner import Runner, RunnerOptions, require_sandbox
 from askspark.engines.server import ServerState
+from askspark.engines.supervise import Gate
 from askspark.errors import EngineUnavailableError
 from askspark.settings import Settings
 
 REFUSED_WORDS = ("UNAUTHENTICATED", "PERMISSION_DENIED", "authentication", "Unauthorized")
 
 
-class ConnectEngine(LocalEngine):
-    """Runs jobs on a Spark Connect endpoint, each in a sandboxed worker behind the token bridge."""
+class RemoteServer:
+    """A Spark Connect endpoint as the runner sees it: reached through the bridge, never restarted here."""
 
-    id = "connect"
+    owned = False
 
-    def __init__(self, settings: Settings, readable: list[Path] | None = None) -> None:  # noqa: ARG002
-        """Open the bridge to ``settings.remote``; the cluster is contacted only when a job comes."""
-        self.settings = settings
-        self.endpoint = parse_remote(settings.remote)
-        if settings.sandbox:
-            sandbox.bwrap_path()  # fail closed, as the local engine does
-            probe = cgroups.create(1, 1 << 30)
-            if probe is not None:
-                probe.remove()
-        # Our own staging directory, outside the local engine's outbox (which it sweeps of unknown entries).
-        (settings.engine_dir / "connect").mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix="stage-", dir=settings.engine_dir / "connect"))
-        token = settings.connect_token.get_secret_value() if settings.connect_token else None
-        self.bridge = Bridge(self.endpoint, token)
-        self.owned = False  # never restarted by us
-        self.state = ServerState(os.getpid(), str(self.bridge.socket_dir), "", [], sandboxed=False)
-        self._lock = threading.Lock()
-        self._gate = Gate()
-        self._control_lock = threading.Lock()
-        self._spare: Worker | None = None
-        self._control: Any = None
-        self._scrub: threading.Thread | None = None
-        self._live: set[Worker] = set()
-        self._suspect = False
-        self._views_in_use: set[str] = set()
-        if reachable(self.endpoint):
-            self._spawn_spare()  # warm one worker only when there is a cluster to connect to
+    def __init__(self, endpoint: Endpoint, bridge: Bridge) -> None:
+        self.endpoint = endpoint
+        self.state = ServerState(os.getpid(), str(bridge.socket_dir), "", [], sandboxed=False)
+        self.gate = Gate()
+        self.on_restart: Callable[[], None] = lambda: None
 
-    def staging(self) -> Path:
-        return self._staging
-
-    def ensure_server(self) -> None:
+    def ensure(self) -> None:
         if not reachable(self.endpoint):
             raise EngineUnavailableError(
                 f"the Spark Connect endpoint {self.endpoint} is not reachable",
@@ -82,15 +55,46 @@ class ConnectEngine(LocalEngine):
     def ensure_readable(self, job: Job) -> None:
         """The cluster reads each table at its location; whether it can is the cluster's answer."""
 
-    def scrub_catalog(self) -> None:
-        """Only our own staging area: the cluster's catalog is its owner's (validation forbids DDL)."""
-        self.sweep_outbox()
+    def restart(  # the cluster is not ours to restart
+        self,
+        readable: Iterable[str] = (),  # noqa: ARG002
+        unless: Callable[[], bool] | None = None,  # noqa: ARG002
+    ) -> None:
+        raise EngineUnavailableError(f"the Spark Connect endpoint {self.endpoint} is not answering")
 
-    def _ready_worker(self, job: Job) -> Worker:
-        try:
-            return self._take_worker(job.limits.memory_mb)
-        except EngineUnavailableError as exc:
-            raise self._refusal(exc) from None
+    def close(self) -> None:
+        """The cluster is its owner's to stop."""
+
+
+class ConnectEngine(Engine):
+    """Runs jobs on a Spark Connect endpoint, each in a sandboxed worker behind the token bridge."""
+
+    id = "connect"
+
+    def __init__(self, settings: Settings, readable: list[Path] | None = None) -> None:  # noqa: ARG002
+        """Open the bridge to ``settings.remote``; the cluster is contacted only when a job comes."""
+        self.settings = settings
+        self.endpoint = parse_remote(settings.remote)
+        require_sandbox(settings)
+        # Our own staging directory, outside the local engine's outbox (which it sweeps of unknown entries).
+        (settings.engine_dir / "connect").mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix="stage-", dir=settings.engine_dir / "connect"))
+        token = settings.connect_token.get_secret_value() if settings.connect_token else None
+        self.bridge = Bridge(self.endpoint, token)
+        self.server = RemoteServer(self.endpoint, self.bridge)
+        options = RunnerOptions(
+            self.id,
+            self._staging,
+            scrub_catalog=False,  # the cluster's catalog is its owner's (validation forbids DDL)
+            full_result=self.full_result,
+            refusal=self._refusal,
+        )
+        # Warm one worker only when there is a cluster to connect to.
+        self.runner = Runner(settings, self.server, options, warm=reachable(self.endpoint))
+
+    @property
+    def state(self) -> ServerState:
+        return self.server.state
 
     def _refusal(self, exc: EngineUnavailableError) -> EngineUnavailableError:
         """Name the cause when the endpoint answered but would not open a session."""
@@ -113,18 +117,8 @@ class ConnectEngine(LocalEngine):
         root = self.settings.connect_results_dir
         return f"{root.rstrip('/')}/{job.run_id}/attempt-{job.attempt}" if root else None
 
-    def payload(self, worker: Worker, job: Job) -> dict[str, Any]:
-        return super().payload(worker, job) | {"full_result": self.full_result(job)}
-
-    def place_result(self, worker: Worker, job: Job, reported: str | None) -> str:
-        """The cluster's copy when the worker says it wrote one there; else the staged rows, moved."""
-        full = self.full_result(job)
-        if full is not None and reported == full:
-            return full
-        return super().place_result(worker, job, reported)
-
     def run(self, job: Job) -> Execution:
-        execution = super().run(job)
+        execution = self.runner.run(job)
         result = execution.result
         if result is not None and result.truncated and not self.settings.connect_results_dir:
             execution.notices.append(
@@ -133,16 +127,12 @@ class ConnectEngine(LocalEngine):
             )
         return execution
 
-    def restart(  # the cluster is not ours to restart
-        self,
-        readable: Iterable[str] = (),  # noqa: ARG002
-        unless: Callable[[], bool] | None = None,  # noqa: ARG002
-    ) -> None:
-        raise EngineUnavailableError(f"the Spark Connect endpoint {self.endpoint} is not answering")
+    def warm(self) -> None:
+        """Block until a started worker is waiting for the next job."""
+        self.runner.warm()
 
     def close(self) -> None:
-        self._wait_scrub()
-        self._release()
+        self.runner.close()
         self.bridge.close()
         shutil.rmtree(self._staging, ignore_errors=True)
 

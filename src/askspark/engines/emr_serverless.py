@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from askspark.engines.base import Engine, Execution, Job, TableBinding
+from askspark.engines.classify import classify
+from askspark.engines.report import execution as execution_of
 from askspark.errors import UsageError, missing_extra
-from askspark.record import ErrorKind, Failure, ResultPreview
-from askspark.runs.classify import classify
+from askspark.record import ErrorKind, Failure
 from askspark.settings import Settings
 
 RUNNER = Path(__file__).with_name("emr_runner.py")
@@ -84,7 +85,7 @@ def backoff(first: float, most: float) -> Any:
         wait = min(most, wait * 1.5)
 
 
-class EmrServerlessEngine:
+class EmrServerlessEngine(Engine):
     """Runs each attempt as one EMR Serverless job run; the dry run stays on the local engine."""
 
     id = "emr-serverless"
@@ -337,22 +338,6 @@ def aws_failure(exc: Any) -> Failure:
         rule=code or None,
         suggestion=UNAVAILABLE_CODES.get(code, "check the EMR Serverless application and the AWS settings"),
     )
-
-
-def execution_of(report: dict[str, Any], logs: str) -> Execution:
-    """The runner's report as an Execution, failures classified like the local engine's."""
-    if report.get("ok"):
-        result = ResultPreview.model_validate(report["result"])
-        return Execution(ok=True, stage="execute", result=result, logs=logs, timings=report["timings"])
-    err = report["error"]
-    failure = classify(err["text"], exc_type=err["type"])
-    if failure.line is None and err.get("line") is not None:
-        failure.line = err["line"]
-    if err["type"] == "ContractError":
-        failure.kind = ErrorKind.CONTRACT
-    elif failure.kind == ErrorKind.ENGINE_UNAVAILABLE and "Spark" not in err["type"]:
-        failure.kind = ErrorKind.RUNTIME  # the code's own connection attempt, not the engine
-    return Execution(ok=False, stage="execute", error=failure, logs=logs, timings=report["timings"])
 
 
 def require_settings(settings: Settings) -> None:

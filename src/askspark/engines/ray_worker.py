@@ -11,14 +11,11 @@ reach it; Ray binds all interfaces otherwise) and dies with the process.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import sys
 import time
 from typing import Any
 
-from askspark.engines.worker import ContractError, bounded_records, failure_report, json_value
+from askspark.engines.worker import ContractError, bounded_records, failure_report, json_value, serve
 
 ADDRESS_ENV = "ASKSPARK_RAY_ADDRESS"
 OBJECT_STORE_ENV = "ASKSPARK_RAY_OBJECT_STORE_MB"
@@ -162,18 +159,7 @@ def cause_of(exc: BaseException) -> BaseException:
 
 
 def main() -> None:
-    report = os.fdopen(os.dup(1), "w")  # the report channel; fd 1 becomes the log from here on
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    ray = start_ray()
-    report.write("ready\n")
-    report.flush()
-    job = json.loads(sys.stdin.readline())
-    result = run_job(ray, job)
-    report.write(json.dumps(result, default=str) + "\n")
-    report.flush()
-    with contextlib.suppress(Exception):
-        ray.shutdown()
+    serve(start_ray, run_job, lambda ray: ray.shutdown())
 
 
 if __name__ == "__main__":

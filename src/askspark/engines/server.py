@@ -19,8 +19,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +27,15 @@ from pathlib import Path
 
 from askspark.engines import sandbox
 from askspark.errors import EngineUnavailableError
+from askspark.processes import (
+    free_port,
+    java_home,
+    pid_alive,
+    require,
+    signal_group,
+    socket_accepts,
+    stop_group,
+)
 from askspark.settings import Settings
 
 CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -87,20 +94,6 @@ def outbox_root(settings: Settings) -> Path:
     return settings.engine_dir / "outbox"
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def socket_accepts(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.settimeout(1)
-        return s.connect_ex(path) == 0
-
-
 def server_conf(settings: Settings, port: int) -> dict[str, str]:
     """Spark settings of the owned server. Only loopback; no UI; small shuffles for one machine."""
     scratch = settings.engine_dir / "scratch"
@@ -131,16 +124,6 @@ def _driver_classpath() -> dict[str, str]:
     return {"spark.driver.extraClassPath": str(JDBC_DRIVER_JAR)} if JDBC_DRIVER_JAR.exists() else {}
 
 
-def _require(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        raise EngineUnavailableError(
-            f"{binary!r} is not installed; the local Spark engine needs it",
-            suggestion=f"install it with 'apt-get install {package}' (or rerun scripts/setup.sh)",
-        )
-    return path
-
-
 def _python_wrapper(settings: Settings) -> Path:
     """PYSPARK_PYTHON for the server: each Python worker (UDF) in a nested sandbox."""
     import sys
@@ -151,13 +134,6 @@ def _python_wrapper(settings: Settings) -> Path:
     wrapper.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in argv) + ' "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
-
-
-def java_home() -> Path:
-    """The JDK behind ``java`` (the sandbox has no /etc/alternatives to follow the link through)."""
-    if os.environ.get("JAVA_HOME"):
-        return Path(os.environ["JAVA_HOME"]).resolve()
-    return Path(_require("java", "openjdk-17-jre-headless")).resolve().parent.parent
 
 
 def _java_config_dirs() -> list[Path]:
@@ -208,7 +184,7 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     Args:
         readable: data directories the server may read, besides the warehouse.
     """
-    _require("socat", "socat")
+    require("socat", "socat")
     for made in (
         settings.engine_dir / "scratch",
         settings.engine_dir / "outbox",
@@ -223,7 +199,7 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
     bridge_dir = Path(tempfile.mkdtemp(prefix="askspark-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
-    port = INNER_PORT if settings.sandbox else _free_port()
+    port = INNER_PORT if settings.sandbox else free_port()
     launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
     env = _launch_env(settings, port, socket_dir, wrapper)
     if bridge_dir is not None:
@@ -251,12 +227,6 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     return state
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -276,9 +246,7 @@ def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: f
 
 def stop_server(state: ServerState) -> None:
     """Stop the server's process group and remove its socket."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(state.pid, signal.SIGTERM)
-    _reap(state.pid)
+    stop_group(state.pid, 10.0)
     shutil.rmtree(state.socket_dir, ignore_errors=True)
     if state.bridge_dir:
         _stop_bridge(Path(state.bridge_dir))
@@ -298,7 +266,7 @@ def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:
         _stop_bridge(bridge)
         sock = bridge / BRIDGE_SOCKET
         proc = subprocess.Popen(
-            [_require("socat", "socat"), f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{host}:{port}"],
+            [require("socat", "socat"), f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{host}:{port}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -314,22 +282,10 @@ def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:
 def _stop_bridge(bridge: Path) -> None:
     record = bridge / "bridge.json"
     if record.exists():
-        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-            os.killpg(json.loads(record.read_text())["pid"], signal.SIGTERM)
+        with contextlib.suppress(ValueError, KeyError):
+            signal_group(json.loads(record.read_text())["pid"])
         record.unlink(missing_ok=True)
     (bridge / BRIDGE_SOCKET).unlink(missing_ok=True)
-
-
-def _reap(pid: int, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while pid_alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return
-        time.sleep(0.1)
-    if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def healthy(state: ServerState) -> bool:

@@ -23,7 +23,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 SOCKET_ENV = "ASKSPARK_CONNECT_SOCKET"
@@ -223,23 +223,40 @@ def failure_report(stage: str, exc: BaseException, timings: dict[str, float]) ->
     }
 
 
+def serve(
+    start: Callable[[], Any],
+    run: Callable[[Any, dict[str, Any]], dict[str, Any]],
+    stop: Callable[[Any], object],
+) -> None:
+    """The worker's side of the protocol (the engine's is :mod:`askspark.engines.process`), for the Spark
+    and the Ray worker: ``start()`` the engine's client, print ``ready``, read one job line, print one
+    report line, then ``stop(client)`` (best effort: the report is out)."""
+    report = os.fdopen(os.dup(1), "w")  # the report channel; fd 1 becomes the log from here on
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    client = start()
+    report.write("ready\n")
+    report.flush()
+    job = json.loads(sys.stdin.readline())
+    result = run(client, job)
+    report.write(json.dumps(result, default=str) + "\n")
+    report.flush()
+    with contextlib.suppress(Exception):  # the report is out; nothing else matters now
+        stop(client)
+
+
+def start_spark() -> Any:
+    """This worker's own Spark session, opened before the job arrives."""
+    spark = connect(os.environ[SOCKET_ENV], os.environ[SESSION_ENV])
+    spark.version  # noqa: B018 - opens the channel and session before the job arrives
+    return spark
+
+
 def main() -> None:
     # pyspark.sql.functions dispatches to the Connect implementation only in Connect mode; a session
     # built from a custom channel does not switch it on by itself.
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
-    report = os.fdopen(os.dup(1), "w")  # the report channel; fd 1 becomes the log from here on
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    spark = connect(os.environ[SOCKET_ENV], os.environ[SESSION_ENV])
-    spark.version  # noqa: B018 - opens the channel and session before the job arrives
-    report.write("ready\n")
-    report.flush()
-    job = json.loads(sys.stdin.readline())
-    result = run_job(spark, job)
-    report.write(json.dumps(result, default=str) + "\n")
-    report.flush()
-    with contextlib.suppress(Exception):  # the report is out; nothing else matters now
-        spark.stop()  # releases this run's session (temp views) on the server
+    serve(start_spark, run_job, lambda spark: spark.stop())  # releases the session (temp views) on the server
 
 
 if __name__ == "__main__":

@@ -119,8 +119,7 @@ def peak_rss_mb() -> float:
 def spark_rss_mb(engine: Engine | None) -> float | None:
     """Peak resident memory (VmHWM, summed) of the engine's Spark server: its launcher process and
     every process under it (the JVM runs inside the sandbox's own session). None when not local."""
-    state = getattr(engine, "state", None)
-    root = getattr(state, "pid", None)
+    root = engine.state.pid if engine is not None and engine.state is not None else None
     if not root:
         return None
     children: dict[int, list[int]] = {}

@@ -39,7 +39,6 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from askspark.engines.server import pid_alive
 from askspark.errors import (
     AskSparkError,
     MissingExtraError,
@@ -49,6 +48,7 @@ from askspark.errors import (
 )
 from askspark.llm.base import LLM, Completion, Message
 from askspark.llm.model_files import model_path
+from askspark.processes import command_line_has, pid_alive, stop_group
 from askspark.settings import Settings, get_settings
 
 SOCKET_NAME = "model.sock"
@@ -346,7 +346,7 @@ def _wait_until_healthy(settings: Settings, state: ModelServerState, seconds: fl
         health = _health(state.socket, timeout=1.0)
         if health is not None and health.get("pid") == state.pid:
             return
-        if _reaped_or_dead(state.pid):
+        if not pid_alive(state.pid):
             break
         time.sleep(0.1)
     tail = Path(state.log).read_text(errors="replace")[-2000:]
@@ -358,33 +358,15 @@ def _wait_until_healthy(settings: Settings, state: ModelServerState, seconds: fl
     )
 
 
-def _reaped_or_dead(pid: int) -> bool:
-    """True when ``pid`` has exited (reaping it if it is our child)."""
-    with contextlib.suppress(ChildProcessError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return True
-    return not pid_alive(pid)
-
-
 def _is_daemon(pid: int) -> bool:
     """True when ``pid`` is a model daemon (guards against signalling a reused pid)."""
-    try:
-        return b"askspark.llm.model_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return command_line_has(pid, b"askspark.llm.model_server")
 
 
 def _stop(settings: Settings, state: ModelServerState, seconds: float = 10.0) -> None:
     """Terminate the daemon's process group, wait for it, and remove its socket."""
-    if not _reaped_or_dead(state.pid) and _is_daemon(state.pid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + seconds
-        while not _reaped_or_dead(state.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not _reaped_or_dead(state.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(state.pid, signal.SIGKILL)
+    if pid_alive(state.pid) and _is_daemon(state.pid):
+        stop_group(state.pid, seconds)
     sock = Path(state.socket)
     sock.unlink(missing_ok=True)
     if sock.parent != settings.engine_dir:

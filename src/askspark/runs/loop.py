@@ -92,7 +92,7 @@ class Run:
     @property
     def contract(self) -> str:
         """The code contract of the engine: ``spark`` (answer(spark, tables)) or ``ray``."""
-        return str(getattr(self.engine, "contract", "spark"))
+        return self.engine.contract
 
     @property
     def style(self) -> str:

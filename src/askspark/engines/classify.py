@@ -13,7 +13,10 @@ error class, then the Python exception name found in the text; anything else is 
 from __future__ import annotations
 
 import re
+import signal
+from typing import Any
 
+from askspark.contract import Contract
 from askspark.record import ErrorKind, Failure
 
 MESSAGE_CAP = 400
@@ -319,3 +322,58 @@ def _python_exception_name(text: str) -> str | None:
     lines = [line for line in text.strip().splitlines() if line and not line[0].isspace()]
     match = _PY_EXCEPTION_LINE.match(lines[-1]) if lines else None
     return match.group(1).rsplit(".", 1)[-1] if match else None
+
+
+# --- what an engine reports ---------------------------------------------------------------------
+
+TIMEOUT_HINT = "compute less: filter or aggregate earlier, avoid cross joins and Python loops"
+_MISSING_COLUMN = re.compile(r"no such column|^KeyError: ['\"]|not (?:found )?in (?:the )?schema", re.I)
+
+
+def reported(error: dict[str, Any], contract: Contract = Contract.SPARK) -> Failure:
+    """A worker's reported exception (``{"type", "text", "line"}``) as a failure, for every engine.
+
+    On top of the text's own kind: a broken contract is ``contract``; a connection error the code raised
+    itself (not the Spark client) is the code's fault, ``runtime``; Ray names a missing column in a
+    ValueError or KeyError, which the loop knows as ``unresolved_column``.
+    """
+    failure = classify(error["text"], exc_type=error["type"])
+    if failure.line is None and error.get("line") is not None:
+        failure.line = error["line"]
+    if error["type"] == "ContractError":
+        failure.kind = ErrorKind.CONTRACT
+    elif failure.kind == ErrorKind.ENGINE_UNAVAILABLE and not _from_spark(error["type"]):
+        failure.kind = ErrorKind.RUNTIME  # e.g. ConnectionRefusedError of the code's own network attempt
+    if (
+        contract is Contract.RAY
+        and failure.kind == ErrorKind.RUNTIME
+        and _MISSING_COLUMN.search(failure.message)
+    ):
+        failure.kind = ErrorKind.UNRESOLVED_COLUMN
+        failure.suggestion = "use only columns that exist in the table schemas, spelled as listed"
+    return failure
+
+
+def _from_spark(exc_type: str) -> bool:
+    """Whether an exception type comes from the Spark Connect client (not the code's own calls)."""
+    return any(word in exc_type for word in ("Spark", "Grpc", "Rpc", "Analysis", "Py4J"))
+
+
+def timed_out(seconds: float, suggestion: str = TIMEOUT_HINT) -> Failure:
+    """The attempt ran out of wall-clock time and was stopped."""
+    return Failure(
+        kind=ErrorKind.TIMEOUT,
+        message=f"the attempt ran longer than the {seconds:g} s limit and was stopped",
+        suggestion=suggestion,
+    )
+
+
+def died(returncode: int | None, logs: str, worker: str = "the worker") -> Failure:
+    """A worker that ended without a report: out of CPU time, out of memory (the cgroup's kill), or crashed."""
+    if returncode == -signal.SIGXCPU:
+        return Failure(kind=ErrorKind.TIMEOUT, message="the attempt used up its CPU time limit")
+    if "MemoryError" in logs or returncode == -signal.SIGKILL:
+        return Failure(kind=ErrorKind.OUT_OF_MEMORY, message=f"{worker} ran out of memory and was stopped")
+    return Failure(
+        kind=ErrorKind.RUNTIME, message=f"{worker} process exited unexpectedly (code {returncode})"
+    )

@@ -1,0 +1,55 @@
+"""A worker's report as an :class:`Execution`: the one translation every engine uses.
+
+Local, connect and ray read the report from their sandboxed worker's stdout, emr-serverless from S3;
+all of them turn it, a lost worker, or an engine that could not run the job into an ``Execution`` here,
+so the same failure is classified the same way whichever engine ran it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from askspark.contract import Contract
+from askspark.engines.base import Execution
+from askspark.engines.classify import TIMEOUT_HINT, died, reported, timed_out
+from askspark.engines.process import SandboxedProcess
+from askspark.errors import AskSparkError
+from askspark.record import ErrorKind, Failure, ResultPreview
+
+
+def execution(report: dict[str, Any], logs: str, contract: Contract = Contract.SPARK) -> Execution:
+    """The worker's report (``{"ok", "stage", "result"?, "error"?, "timings"}``) as an Execution."""
+    stage, timings = report["stage"], report["timings"]
+    if report.get("ok"):
+        result = ResultPreview.model_validate(report["result"]) if report.get("result") else None
+        return Execution(ok=True, stage=stage, result=result, logs=logs, timings=timings)
+    failure = reported(report["error"], contract)
+    return Execution(ok=False, stage=stage, error=failure, logs=logs, timings=timings)
+
+
+def lost(
+    process: SandboxedProcess, seconds: float, *, worker: str = "the worker", hint: str = TIMEOUT_HINT
+) -> Execution:
+    """The worker gave no report: it ran out of its ``seconds`` or died. It is killed (if it still runs)."""
+    timed_out_now = process.alive
+    process.kill()
+    logs = process.log_tail()
+    failure = timed_out(seconds, hint) if timed_out_now else died(process.proc.returncode, logs, worker)
+    return Execution(ok=False, stage="execute", error=failure, logs=logs)
+
+
+def unavailable(exc: AskSparkError, stage: str = "dry_run") -> Execution:
+    """The engine could not run the job at all (new code cannot fix that)."""
+    failure = Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message=exc.message, suggestion=exc.suggestion)
+    return Execution(ok=False, stage=stage, error=failure)
+
+
+def keep_result(outbox: Path, output_dir: Path) -> str:
+    """Move the worker's full result to the run's own directory, out of the worker's reach."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    target = output_dir / "result"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(outbox / "result"), target)
+    return str(target)

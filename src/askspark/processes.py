@@ -1,0 +1,126 @@
+"""The processes askspark starts and watches: pids, ports, sockets, the host programs it runs.
+
+The one home of these helpers (the Spark server, the model daemon and the Derby metastore all use them),
+at the bottom of the package graph: it imports nothing of askspark but :mod:`askspark.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+from askspark.errors import EngineUnavailableError
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process of ours.
+
+    An exited child of this process is reaped (a zombie is not running), and so is counted dead; so is
+    any other zombie, and a process we may not signal (another user's, after the pid was reused): the
+    processes askspark starts are always its own.
+    """
+    if pid <= 0:  # 0 and -1 would signal a whole process group: never a process we recorded
+        return False
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for a parent that is not this process to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def reap(pid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``pid`` to end (reaping it when it is our child); whether it did."""
+    deadline = time.monotonic() + seconds
+    while pid_alive(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def signal_group(pid: int, sig: int = signal.SIGTERM) -> None:
+    """Send ``sig`` to the process group led by ``pid``; a group that is gone (or not ours) is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def stop_group(pid: int, seconds: float) -> None:
+    """SIGTERM the group led by ``pid``, wait up to ``seconds``, then SIGKILL what is left."""
+    signal_group(pid, signal.SIGTERM)
+    if not reap(pid, seconds):
+        signal_group(pid, signal.SIGKILL)
+
+
+def command_line_has(pid: int, text: bytes) -> bool:
+    """Whether ``pid``'s command line contains ``text`` (guards against signalling a reused pid)."""
+    try:
+        return text in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections at ``host:port``."""
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+def port_bindable(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` (TIME_WAIT is fine, as for Java's sockets)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def socket_accepts(path: str) -> bool:
+    """Whether something accepts connections on the Unix socket at ``path``."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(1)
+        return s.connect_ex(path) == 0
+
+
+def require(binary: str, package: str) -> str:
+    """The path of a host program askspark runs, or an error naming the package to install."""
+    path = shutil.which(binary)
+    if path is None:
+        raise EngineUnavailableError(
+            f"{binary!r} is not installed; the local Spark engine needs it",
+            suggestion=f"install it with 'apt-get install {package}' (or rerun scripts/setup.sh)",
+        )
+    return path
+
+
+def java_home() -> Path:
+    """The JDK behind ``java`` (the sandbox has no /etc/alternatives to follow the link through)."""
+    if os.environ.get("JAVA_HOME"):
+        return Path(os.environ["JAVA_HOME"]).resolve()
+    return Path(require("java", "openjdk-17-jre-headless")).resolve().parent.parent
