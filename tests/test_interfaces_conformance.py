@@ -132,3 +132,19 @@ def test_same_request_same_answer_document(
     expected = comparable(docs["python"])
     for name in ("cli", "http"):
         assert comparable(docs[name]) == expected, name
+
+
+def test_http_resolves_the_catalog_once_per_request(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Accepting a run resolves its tables; running it uses them (it used to resolve them again)."""
+    import askspark.catalog
+
+    calls: list[object] = []
+    resolve = askspark.catalog.resolve_table
+    monkeypatch.setattr(askspark.catalog, "resolve_table", lambda *args: calls.append(args) or resolve(*args))
+    model = script(tmp_path / "once.json", [sql(AVG_CLOSE)])
+    body = {"question": "Average close per symbol", "tables": ["northwind.nasdaq"], "model": model}
+    response = httpx.post(f"{server.url}/v1/ask", json=body, timeout=300)
+    assert response.json()["status"] == "succeeded", response.text
+    assert len(calls) == 1

@@ -237,8 +237,15 @@ class Runner:
         saved = self.store.request(run_id)
         original = Request.model_validate(saved["run"]) if saved is not None else _outside(answer)
         tables = original.tables if original.names_data else answer.tables
-        update = {"tables": tables, "engine": answer.engine, "row_limit": row_limit, "code": code}
-        return original.model_copy(update=update | {"rerun_of": run_id, "model": None, "max_attempts": None})
+        return original.model_copy(
+            update={
+                "tables": tables,
+                "engine": answer.engine,
+                "row_limit": row_limit,
+                "code": code,
+                "rerun_of": run_id,
+            }
+        )
 
 
 def _outside(answer: Answer) -> Request:
