@@ -34,8 +34,7 @@ class Options(BaseModel):
     )
     files: list[str] = Field(
         default_factory=list,
-        description="CSV, Parquet or JSON files, registered for this question only "
-        "(over HTTP: the paths /v1/uploads returned).",
+        description="CSV, Parquet or JSON files, registered for this question only.",
     )
     engine: str | None = Field(default=None, description="Engine id.")
     model: str | None = Field(default=None, description="Model id, PROVIDER or PROVIDER:NAME.")

@@ -126,34 +126,31 @@ def option_help(name: str, field: FieldInfo) -> str:
     return text + (" Repeatable." if isinstance(field.get_default(call_default_factory=True), list) else "")
 
 
+def option_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
+    """The command-line option of one request option: ``--row-limit`` for ``row_limit``."""
+    flags = FLAGS.get(name, (f"--{name.replace('_', '-')}",))
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=field.get_default(call_default_factory=True),
+        annotation=Annotated[field.annotation, typer.Option(*flags, help=option_help(name, field))],
+    )
+
+
 def takes_request_options(fn: F) -> F:
-    """Give a command ``fn(..., **options)`` one option per field of :class:`Options`: a new request
-    option is a new flag with no edit here."""
+    """Give a command ``fn(..., **options)`` one option per field of :class:`Options` (Typer reads the
+    signature): a new request option is a new flag with no edit here."""
     hints = typing.get_type_hints(fn, include_extras=True)
     own = [
         p.replace(annotation=hints[p.name])
         for p in inspect.signature(fn).parameters.values()
         if p.kind is not p.VAR_KEYWORD
     ]
-    options = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            default=field.get_default(call_default_factory=True),
-            annotation=Annotated[
-                field.annotation,
-                typer.Option(
-                    *FLAGS.get(name, (f"--{name.replace('_', '-')}",)), help=option_help(name, field)
-                ),
-            ],
-        )
-        for name, field in Options.model_fields.items()
-    ]
+    options = [option_parameter(name, field) for name, field in Options.model_fields.items()]
     required = [p for p in own if p.default is p.empty]  # the arguments, then the options, then its own
-    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*required, *options, *(p for p in own if p not in required)]
-    )
-    fn.__annotations__ = {p.name: p.annotation for p in fn.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    signature = inspect.Signature([*required, *options, *(p for p in own if p not in required)])
+    fn.__signature__ = signature  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
     return fn
 
 

@@ -33,7 +33,8 @@ class AskRequest(Options):
     """``POST /v1/ask`` and ``POST /v1/runs``: the seeds' payload or ours (unknown fields are errors).
 
     Every ask option is a field (inherited from :class:`Options`); with no tables and no files the
-    tables are picked from the catalog by the question.
+    tables are picked from the catalog by the question. ``files`` are uploaded files: the ``path`` that
+    ``POST /v1/uploads`` returned (the API reads no file outside the upload area).
     """
 
     model_config = ConfigDict(
