@@ -229,7 +229,9 @@ def test_malformed_payloads(client: httpx.Client) -> None:
         400,
         "usage",
     )
-    assert_error(client.post("/v1/ask", json={"question": "q"}), 400, "usage")  # no data selected
+    # No tables and no files: the tables are picked by the question, and no table matches "q".
+    unmatched = assert_error(client.post("/v1/ask", json={"question": "q"}), 400, "usage")
+    assert "matches the question" in unmatched["message"]
     outside = client.post("/v1/ask", json={"question": "q", "files": ["/etc/passwd"]})
     assert "uploads" in assert_error(outside, 400, "usage")["suggestion"]
 

@@ -13,8 +13,9 @@ from askspark.engines.supervise import Gate
 from askspark.errors import UsageError
 from askspark.interfaces.http.app import is_loopback
 from askspark.interfaces.http.runner import Runner
-from askspark.interfaces.http.schemas import AskRequest, RunRequest
+from askspark.interfaces.http.schemas import AskRequest
 from askspark.record import Answer
+from askspark.request import Request
 from askspark.settings import Settings
 
 
@@ -26,22 +27,22 @@ def test_seed_and_own_field_names_normalize_alike() -> None:
             "s3_input_path": "sales/sales.csv",
             "execution_engine": "Lambda",
         }
-    ).to_run()
+    ).to_request()
     ours = AskRequest.model_validate(
         {"question": "q", "tables": ["northwind.orders"], "files": ["sales/sales.csv"], "engine": "local"}
-    ).to_run()
+    ).to_request()
     assert (
         seeds
         == ours
-        == RunRequest(question="q", tables=["northwind.orders"], files=["sales/sales.csv"], engine="local")
+        == Request(question="q", tables=["northwind.orders"], files=["sales/sales.csv"], engine="local")
     )
 
 
 def test_conflicting_or_missing_question_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="both 'question' and 'prompt'"):
-        AskRequest(question="a", prompt="b").to_run()
+        AskRequest(question="a", prompt="b").to_request()
     with pytest.raises(UsageError, match="empty"):
-        AskRequest(tables=["x.y"]).to_run()
+        AskRequest(tables=["x.y"]).to_request()
 
 
 def test_loopback_hosts() -> None:
@@ -57,7 +58,7 @@ def queued(run_id: str) -> Answer:
 
 def test_recovery_requeues_only_runs_of_a_server_that_is_gone(tmp_path: Path) -> None:
     runner = Runner(Settings(home=tmp_path))
-    request = {"run": RunRequest(question="q", tables=["a.b"]).model_dump()}
+    request = {"run": Request(question="q", tables=["a.b"]).model_dump()}
     runner.store.save(queued("gone"), request | {"server_pid": 2**22 + 12345})  # no such process
     runner.store.save(queued("alive"), request | {"server_pid": 1})  # init: a server still running
     runner.store.save(queued("cli"))  # no request: started by the CLI or Python, not ours to run
@@ -94,3 +95,22 @@ def test_gate_restart_waits_for_running_jobs_and_holds_new_ones() -> None:
     for t in (first, restarter, late):
         t.join()
     assert order == ["a start", "a end", "restart", "b start", "b end"]
+
+
+def test_every_ask_option_is_an_http_field_and_reaches_the_request() -> None:
+    body = {"question": "q", "catalog": "glue", "remote": "sc://127.0.0.1:15002", "row_limit": 3}
+    request = AskRequest.model_validate(body).to_request()
+    assert request == Request(question="q", catalog="glue", remote="sc://127.0.0.1:15002", row_limit=3)
+    assert not request.names_data  # no tables, no files: picked by the question
+    assert set(Request.model_fields) - {"described", "code", "rerun_of"} <= set(AskRequest.model_fields)
+
+
+def test_a_request_stored_by_an_older_server_still_loads(tmp_path: Path) -> None:
+    """Rows written before ``catalog`` and ``remote`` existed (the old RunRequest's fields)."""
+    old = {"question": "q", "tables": ["a.b"], "files": [], "engine": None, "model": None}
+    old |= {"max_attempts": None, "row_limit": 5, "code": None, "rerun_of": None}
+    runner = Runner(Settings(home=tmp_path))
+    runner.store.save(queued("old"), {"run": old, "server_pid": 2**22 + 12345})
+    assert runner.recover() == ["old"]
+    ticket = runner.ticket("old")
+    assert ticket is not None and ticket.request == Request(question="q", tables=["a.b"], row_limit=5)

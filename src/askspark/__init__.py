@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Answer", "ask"]
+__all__ = ["Answer", "Request", "ask"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from askspark.record import Answer
 
         return Answer
+    if name == "Request":
+        from askspark.request import Request
+
+        return Request
     raise AttributeError(name)

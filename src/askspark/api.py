@@ -1,76 +1,46 @@
 """The Python API: ``askspark.ask(question, tables=[...], files=[...]) -> Answer``.
 
-Engines and models are expensive to start (a Spark server, a 1 GB model), so one process keeps them
-warm across questions and closes them at exit.
+Every interface (this one, the CLI, the HTTP API) builds one :class:`~askspark.request.Request` and hands
+it to :func:`prepare`. Engines, models and run stores are expensive to start, so one process keeps them
+warm across questions (their caches live below this module) and closes the engines at exit.
 """
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from askspark.catalog.base import TableInfo
-from askspark.engines.base import Engine, check_readable, data_dirs, get_engine
-from askspark.errors import UsageError
-from askspark.llm.base import LLM, get_llm
+from askspark.engines.base import ENGINES, Engine, check_readable
+from askspark.engines.cache import catalog_tables, close_all, engine_for
+from askspark.errors import UsageError, unknown_name
+from askspark.llm.base import LLM, PROVIDERS
+from askspark.llm.cache import llm_for
 from askspark.record import Answer, ChosenTable
+from askspark.request import Request
 from askspark.runs.loop import Listener, Run
-from askspark.runs.store import RunStore
-from askspark.settings import Settings, get_settings, with_overrides
+from askspark.runs.store import store_for
+from askspark.settings import Settings, get_settings
 
-_lock = threading.RLock()  # re-entered: the auto engine asks for the engines it delegates to
-_engines: dict[tuple[str, str, str], Engine] = {}
-_llms: dict[str, LLM] = {}
-_stores: dict[str, RunStore] = {}
-
-
-def engine_for(engine_id: str, settings: Settings, tables: Sequence[TableInfo] = ()) -> Engine:
-    """A started engine, shared by every question in this process.
-
-    The engine may read the data of every catalog table and of ``tables`` (e.g. ad-hoc files), so a
-    first question about a new file does not have to restart it.
-    """
-    key = (engine_id, str(settings.home), settings.remote or "")
-    with _lock:
-        if key not in _engines:
-            _engines[key] = get_engine(engine_id, settings, data_dirs([*catalog_tables(settings), *tables]))
-        return _engines[key]
-
-
-def catalog_tables(settings: Settings) -> list[TableInfo]:
-    from askspark.catalog.local import LocalCatalog
-
-    catalog = LocalCatalog(settings)
-    return [catalog.describe(db, t) for db in catalog.list_databases() for t in catalog.list_tables(db)]
-
-
-def llm_for(model_id: str, settings: Settings) -> LLM:
-    with _lock:
-        if model_id not in _llms:
-            _llms[model_id] = get_llm(model_id, settings)
-        return _llms[model_id]
-
-
-def store_for(settings: Settings) -> RunStore:
-    key = str(settings.home)
-    with _lock:
-        if key not in _stores:
-            _stores[key] = RunStore(settings.home / "runs.db")
-        return _stores[key]
-
-
-@atexit.register
-def close_all() -> None:
-    """Stop the engines this process started (a shared server from 'askspark engine start' stays up)."""
-    with _lock:
-        engines = list(_engines.values())
-        _engines.clear()
-    for engine in engines:
-        engine.close()
+# Re-exported: callers reach the process's caches through the API.
+__all__ = [
+    "Request",
+    "Selection",
+    "ask",
+    "catalog_tables",
+    "choose_tables",
+    "close_all",
+    "engine_for",
+    "llm_for",
+    "prepare",
+    "run_code",
+    "select",
+    "select_tables",
+    "store_for",
+]
 
 
 def select_tables(
@@ -137,12 +107,9 @@ def ask(
     *,
     engine: str | Engine | None = None,
     model: str | LLM | None = None,
-    max_attempts: int | None = None,
-    row_limit: int | None = None,
-    catalog: str | None = None,
-    remote: str | None = None,
     settings: Settings | None = None,
     listener: Listener | None = None,
+    **options: Any,
 ) -> Answer:
     """Answer a question about the selected tables and files with PySpark code that ran.
 
@@ -155,101 +122,30 @@ def ask(
         files: CSV, Parquet or JSON files to ask about, registered for this question only.
         engine: an engine id (default from settings: ``local``) or a started Engine.
         model: a model id (``embedded``, ``openai:NAME``, ...) or an LLM object.
-        max_attempts, row_limit, catalog, remote: override the settings of the same names for this
-            question (``remote``: the Spark Connect endpoint of the ``connect`` engine, ``sc://host:port``).
         settings: settings to use instead of the environment's.
         listener: called with ``(event, data)`` as the run progresses.
+        options: the other fields of :class:`~askspark.request.Request`: ``max_attempts``,
+            ``row_limit``, ``catalog`` and ``remote`` override the settings of the same names for this
+            question (``remote``: the Spark Connect endpoint of the ``connect`` engine, ``sc://host:port``);
+            ``code`` runs given code instead of asking the model (see :func:`run_code`).
 
     Returns:
         The answer document; ``status`` is ``succeeded`` or ``failed``, never an empty failure.
     """
-    return prepare_run(
-        question,
-        tables,
-        files,
-        engine=engine,
-        model=model,
-        max_attempts=max_attempts,
-        row_limit=row_limit,
-        catalog=catalog,
-        remote=remote,
-        settings=settings,
-        listener=listener,
-    ).execute()
-
-
-def prepare_run(
-    question: str,
-    tables: Sequence[str | TableInfo] = (),
-    files: Sequence[str | Path] = (),
-    *,
-    engine: str | Engine | None = None,
-    model: str | LLM | None = None,
-    max_attempts: int | None = None,
-    row_limit: int | None = None,
-    catalog: str | None = None,
-    remote: str | None = None,
-    settings: Settings | None = None,
-    listener: Listener | None = None,
-    run_id: str | None = None,
-    with_model: bool = True,
-) -> Run:
-    """A run ready to execute, with the arguments of :func:`ask`; bad input raises now, not later.
-
-    ``with_model=False`` prepares a run of given code (:meth:`Run.execute_code`): no model is loaded.
-    """
-    if not question or not question.strip():
-        raise UsageError("the question is empty", suggestion="ask something about the selected data")
-    settings = with_overrides(
-        settings or get_settings(),
-        max_attempts=max_attempts,
-        row_limit=row_limit,
-        catalog=catalog,
-        remote=remote,
-    )
-    start = time.perf_counter()
-    chosen: list[ChosenTable] = []
-    if tables or files:
-        selected = select_tables(tables, files, settings)
-    else:
-        selected, chosen = choose_tables(question, settings)
-    check_readable(
-        selected,
-        engine.id if engine is not None and not isinstance(engine, str) else engine or settings.engine,
-    )
-    catalog_seconds = time.perf_counter() - start
-    llm = None
-    if with_model:
-        llm = model if isinstance(model, LLM) else llm_for(model or settings.model, settings)
-    start = time.perf_counter()
-    eng = (
-        engine
-        if engine is not None and not isinstance(engine, str)
-        else engine_for(engine or settings.engine, settings, selected)
-    )
-    engine_seconds = time.perf_counter() - start
-    run = Run(
-        question,
-        selected,
-        llm=llm,
-        engine=eng,
-        store=store_for(settings),
-        settings=settings,
-        listener=listener,
-        run_id=run_id,
-    )
-    run.answer.timings |= {"catalog": catalog_seconds, "engine": engine_seconds}
-    if chosen:
-        run.answer.chosen_tables = chosen
-        if listener is not None:
-            listener("chosen", {"tables": [c.model_dump() for c in chosen]})
-    return run
+    # An id goes into the request (it overrides the setting); a started engine or model is used as it is.
+    named = {"engine": engine, "model": model}
+    ids = {k: v for k, v in named.items() if isinstance(v, str)}
+    request = Request.of(question, tables, files, **ids, **options)
+    started_engine = None if engine is None or isinstance(engine, str) else engine
+    llm = None if model is None or isinstance(model, str) else model
+    run = prepare(request, settings, listener, engine=started_engine, llm=llm)
+    return execute(run, request)
 
 
 def run_code(
     code: str,
     question: str,
-    tables: Sequence[str] = (),
+    tables: Sequence[str | TableInfo] = (),
     files: Sequence[str | Path] = (),
     *,
     rerun_of: str | None = None,
@@ -259,8 +155,92 @@ def run_code(
 
     It is untrusted like the model's code: static validation, dry run and the sandbox, one attempt,
     recorded as a new run (``model`` is ``user-code``; ``rerun_of`` names the run it was edited from).
-    ``options`` are :func:`prepare_run`'s keyword arguments.
+    ``options`` are :func:`ask`'s keyword arguments.
     """
-    if not code or not code.strip():
-        raise UsageError("the code is empty", suggestion="give a function def answer(spark, tables): ...")
-    return prepare_run(question, tables, files, with_model=False, **options).execute_code(code, rerun_of)
+    return ask(question, tables, files, code=code, rerun_of=rerun_of, **options)
+
+
+@dataclass
+class Selection:
+    """The tables a request runs on, resolved once, and how long the catalog took."""
+
+    tables: list[TableInfo]
+    chosen: list[ChosenTable] = field(default_factory=list)  # when picked by the question: which and why
+    seconds: float = 0.0
+
+
+def select(
+    request: Request, settings: Settings, *, engine: Engine | None = None, llm: LLM | None = None
+) -> Selection:
+    """Resolve the request's tables (named, described, files, or picked by the question) and check what
+    can be checked before running: the engine can read them, the engine and model provider exist.
+
+    ``settings`` are the request's (:meth:`Request.settings`). An interface that accepts a run before
+    running it (HTTP) calls this to refuse bad input at once, and hands the selection to :func:`prepare`.
+
+    Raises:
+        UsageError, NotFoundError: unknown tables, files, engine or model provider; unreadable tables.
+    """
+    request.check()
+    if engine is None and settings.engine not in ENGINES:
+        raise unknown_name("engine", settings.engine, ENGINES)
+    provider = settings.model.partition(":")[0]
+    if llm is None and request.code is None and provider not in PROVIDERS:
+        raise unknown_name("model provider", provider, PROVIDERS)
+    start = time.perf_counter()
+    if request.names_data:
+        selection = Selection(select_tables([*request.described, *request.tables], request.files, settings))
+    else:
+        selection = Selection(*choose_tables(request.question, settings))
+    check_readable(selection.tables, engine.id if engine is not None else settings.engine)
+    selection.seconds = time.perf_counter() - start
+    return selection
+
+
+def prepare(
+    request: Request,
+    settings: Settings | None = None,
+    listener: Listener | None = None,
+    run_id: str | None = None,
+    *,
+    engine: Engine | None = None,
+    llm: LLM | None = None,
+    selection: Selection | None = None,
+) -> Run:
+    """A run of ``request`` ready to execute (:func:`execute`); bad input raises now, not later.
+
+    ``engine`` and ``llm`` are started parts to use instead of the ids of the request and settings;
+    ``selection`` the request's tables when already resolved by :func:`select`. A request with ``code``
+    loads no model.
+    """
+    settings = request.settings(settings or get_settings())
+    if selection is None:
+        selection = select(request, settings, engine=engine, llm=llm)
+    if llm is None and request.code is None:
+        llm = llm_for(settings.model, settings)
+    start = time.perf_counter()
+    engine = engine or engine_for(settings.engine, settings, selection.tables)
+    engine_seconds = time.perf_counter() - start
+    run = Run(
+        request.question,
+        selection.tables,
+        llm=llm,
+        engine=engine,
+        store=store_for(settings),
+        settings=settings,
+        listener=listener,
+        run_id=run_id,
+    )
+    run.answer.timings |= {"catalog": selection.seconds, "engine": engine_seconds}
+    if selection.chosen:
+        run.answer.chosen_tables = selection.chosen
+        if listener is not None:
+            listener("chosen", {"tables": [c.model_dump() for c in selection.chosen]})
+    return run
+
+
+def execute(run: Run, request: Request) -> Answer:
+    """Run the prepared run: the repair loop, or one attempt of the request's given code."""
+    if request.code is not None:
+        return run.execute_code(request.code, request.rerun_of)
+    return run.execute()

@@ -13,6 +13,7 @@ from askspark import api
 from askspark.engines.auto import AutoEngine, data_size
 from askspark.engines.base import TableBinding, get_engine
 from askspark.engines.bridge import Bridge, parse_remote
+from askspark.engines.cache import close_engines
 from askspark.errors import UsageError
 from askspark.interfaces.cli import app
 from askspark.llm.scripted import ScriptedLLM
@@ -205,8 +206,7 @@ def test_cli_ask_engine_connect_remote(
             catch_exceptions=False,
         )
     finally:
-        for key in [k for k in api._engines if k[0] == "connect"]:  # the CLI's cached connect engine
-            api._engines.pop(key).close()
+        close_engines("connect")  # the CLI's cached connect engine
     assert result.exit_code == 0, result.stdout
     doc = json.loads(result.stdout)
     assert doc["status"] == "succeeded" and doc["engine"] == "connect" and doc["engine_used"] == "connect"

@@ -55,9 +55,9 @@ class AutoEngine(Engine):
 
     def cluster(self) -> Engine:
         if self._cluster is None:
-            from askspark import api
+            from askspark.engines.cache import engine_for
 
-            self._cluster = api.engine_for(self.settings.auto_cluster, self.settings)
+            self._cluster = engine_for(self.settings.auto_cluster, self.settings)
         return self._cluster
 
     def choose(self, job: Job) -> tuple[str, str]:
@@ -105,6 +105,6 @@ class AutoEngine(Engine):
 
 
 def create(settings: Settings, readable: list[Path] | None = None) -> AutoEngine:  # noqa: ARG001
-    from askspark import api
+    from askspark.engines.cache import engine_for
 
-    return AutoEngine(settings, api.engine_for("local", settings))
+    return AutoEngine(settings, engine_for("local", settings))

@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
+from askspark.engines.base import ENGINES
 from askspark.errors import AskSparkError
+from askspark.llm.base import PROVIDERS
 
 
 def _ensure_sample(tables: set[str], settings: object) -> None:
@@ -55,10 +57,13 @@ def eval_command(
     model: Annotated[
         str | None,
         typer.Option(
-            help="Model id (embedded, openai:NAME, ...) or 'reference' to answer with the reference code."
+            help=f"Model id, PROVIDER or PROVIDER:NAME (providers: {', '.join(PROVIDERS)}), or 'reference' "
+            "to answer with the reference code."
         ),
     ] = None,
-    engine: Annotated[str | None, typer.Option(help="Engine id (default: local).")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help=f"Engine id: {', '.join(ENGINES)} (default: local).")
+    ] = None,
     tags: Annotated[
         list[str], typer.Option("--tags", help="Only questions with any of these tags (repeatable or a,b).")
     ] = [],  # noqa: B006

@@ -6,27 +6,46 @@ on stdout: the answer document, or ``{"error": {...}}`` in the same shape as the
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic.fields import FieldInfo
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
 
 from askspark.errors import AskSparkError, UsageError
 from askspark.record import Answer
+from askspark.request import Options, Request
 from askspark.settings import Settings, get_settings
+
+
+def registries() -> dict[str, tuple[str, Iterable[str]]]:
+    """The ids an option takes, read from the registries so every --help lists exactly what exists."""
+    from askspark.catalog import CATALOGS
+    from askspark.engines.base import ENGINES
+    from askspark.llm.base import PROVIDERS
+
+    return {
+        "engine": ("engines", ENGINES),
+        "catalog": ("catalogs", CATALOGS),
+        "model": ("providers", PROVIDERS),
+    }
+
 
 app = typer.Typer(
     help="Ask questions about your data in plain English; get PySpark code that ran.", no_args_is_help=True
 )
 catalog_app = typer.Typer(
-    help="Browse catalogs (local, glue, iceberg) and add tables to the local one.", no_args_is_help=True
+    help=f"Browse catalogs ({', '.join(registries()['catalog'][1])}) and add tables to the local one.",
+    no_args_is_help=True,
 )
 runs_app = typer.Typer(help="Recorded runs.", no_args_is_help=True)
 model_app = typer.Typer(help="The embedded offline model.", invoke_without_command=True)
@@ -91,52 +110,66 @@ def progress(event: str, data: dict[str, Any]) -> None:
         err.print(f"attempt {data['number']} ({data['seconds']:.1f} s): {mark}", highlight=False)
 
 
+# A request option's flags when not just --NAME: a list option repeats one singular flag.
+FLAGS = {"tables": ("--table", "-t"), "files": ("--file", "-f")}
+
+
+def option_help(name: str, field: FieldInfo) -> str:
+    """A request option's --help: its description, the ids it takes, the setting it overrides."""
+    text = field.description or ""
+    if name in registries():
+        label, ids = registries()[name]
+        text += f" {label.capitalize()}: {', '.join(ids)}."
+    if name in Settings.model_fields:
+        default = Settings.model_fields[name].default
+        text += f" Default: ASKSPARK_{name.upper()}" + ("" if default is None else f", else {default}") + "."
+    return text + (" Repeatable." if isinstance(field.get_default(call_default_factory=True), list) else "")
+
+
+def option_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
+    """The command-line option of one request option: ``--row-limit`` for ``row_limit``."""
+    flags = FLAGS.get(name, (f"--{name.replace('_', '-')}",))
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=field.get_default(call_default_factory=True),
+        annotation=Annotated[field.annotation, typer.Option(*flags, help=option_help(name, field))],
+    )
+
+
+def takes_request_options(fn: F) -> F:
+    """Give a command ``fn(..., **options)`` one option per field of :class:`Options` (Typer reads the
+    signature): a new request option is a new flag with no edit here."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    options = [option_parameter(name, field) for name, field in Options.model_fields.items()]
+    required = [p for p in own if p.default is p.empty]  # the arguments, then the options, then its own
+    signature = inspect.Signature([*required, *options, *(p for p in own if p not in required)])
+    fn.__signature__ = signature  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return fn
+
+
 @app.command()
+@takes_request_options
 @handles_errors()
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain English.")],
-    table: Annotated[
-        list[str], typer.Option("--table", "-t", help="A catalog table, DB.TABLE (repeatable).")
-    ] = [],  # noqa: B006
-    file: Annotated[
-        list[Path], typer.Option("--file", "-f", help="A CSV/Parquet/JSON file (repeatable).")
-    ] = [],  # noqa: B006
-    catalog: Annotated[
-        str | None,
-        typer.Option(help="Default catalog for names without CATALOG: (default: local; glue, iceberg)."),
-    ] = None,
-    engine: Annotated[str | None, typer.Option(help="Engine id: local (default), connect or auto.")] = None,
-    remote: Annotated[
-        str | None,
-        typer.Option(help="Spark Connect endpoint for --engine connect/auto, sc://HOST:PORT."),
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Model id: embedded, openai:NAME, anthropic:NAME, bedrock:ID.")
-    ] = None,
-    max_attempts: Annotated[
-        int | None, typer.Option(help="Attempts, the first included (default 5).")
-    ] = None,
-    row_limit: Annotated[int | None, typer.Option(help="Rows in the answer (default 1000).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer document as JSON.")] = False,
+    **options: Any,
 ) -> None:
     """Ask a question about tables and files; print the code that ran and its result.
 
     With no --table and no --file, the tables are picked from the catalog by the question.
     """
-    from askspark.api import ask as run_ask
+    from askspark.api import execute, prepare
 
-    answer = run_ask(
-        question,
-        table,
-        [str(f) for f in file],
-        engine=engine,
-        model=model,
-        max_attempts=max_attempts,
-        row_limit=row_limit,
-        catalog=catalog,
-        remote=remote,
-        listener=None if json_output else progress,
-    )
+    request = Request.of(question, **options)
+    answer = execute(prepare(request, listener=None if json_output else progress), request)
     if json_output:
         print(json.dumps(answer.to_json(), indent=2))
     else:
@@ -177,7 +210,12 @@ def result_table(answer: Answer) -> Table:
 
 
 CatalogOption = Annotated[
-    str | None, typer.Option("--catalog", "-c", help="Catalog id (default: the catalog setting, local).")
+    str | None,
+    typer.Option(
+        "--catalog",
+        "-c",
+        help=f"Catalog id: {', '.join(registries()['catalog'][1])} (default: the catalog setting, local).",
+    ),
 ]
 
 

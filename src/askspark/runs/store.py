@@ -16,6 +16,7 @@ from typing import Any
 
 from askspark.errors import NotFoundError
 from askspark.record import Answer
+from askspark.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 """
 UNFINISHED = ("queued", "running")
+_lock = threading.Lock()
+_stores: dict[str, RunStore] = {}
 
 
 class RunStore:
@@ -105,3 +108,12 @@ class RunStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def store_for(settings: Settings) -> RunStore:
+    """The run store of ``settings.home``, one connection shared by the process."""
+    key = str(settings.home)
+    with _lock:
+        if key not in _stores:
+            _stores[key] = RunStore(settings.home / "runs.db")
+        return _stores[key]

@@ -59,14 +59,14 @@ def _settings(request: Request) -> Settings:
 async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
     """The same document as ``askspark ask --json``. The run is queued like any other (429 when full)."""
     # submit() checks the selection (catalog, file schemas): blocking work, kept off the event loop
-    ticket = await run_in_threadpool(_runner(request).submit, body.to_run())
+    ticket = await run_in_threadpool(_runner(request).submit, body.to_request())
     answer = await asyncio.wrap_future(ticket.done)
     return answer.to_json()
 
 
 @router.post("/runs", status_code=202, summary="Accept a question; follow it by its events")
 def start_run(body: AskRequest, request: Request) -> Accepted:
-    return _accepted(_runner(request).submit(body.to_run()))
+    return _accepted(_runner(request).submit(body.to_request()))
 
 
 @router.post("/runs/{run_id}/rerun", status_code=202, summary="Run edited code on the run's tables")

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from askspark.api import prepare_run, select_tables, store_for
-from askspark.engines.base import ENGINES
-from askspark.errors import AskSparkError, BusyError, UsageError, unknown_name
-from askspark.interfaces.http.schemas import RunRequest
-from askspark.llm.base import PROVIDERS
+from askspark.api import Selection, execute, prepare, select
+from askspark.errors import AskSparkError, BusyError, UsageError
 from askspark.record import Answer, ErrorKind, Failure
+from askspark.request import Request
 from askspark.runs.loop import USER_CODE, kind_of, new_run_id
+from askspark.runs.store import store_for
 from askspark.settings import Settings
 
 KEEP_EVENTS = 500  # finished runs whose events stay in memory (older ones answer from the store)
@@ -59,10 +58,19 @@ class EventLog:
 
 
 class Ticket:
-    """An accepted run: its request, its events and, once done, its answer."""
+    """An accepted run: its request, its tables (resolved when it was accepted; None for a run re-queued
+    by a new server), its events and, once done, its answer."""
 
-    def __init__(self, run_id: str, request: RunRequest, created_at: datetime, notices: list[str]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        request: Request,
+        created_at: datetime,
+        notices: list[str],
+        selection: Selection | None = None,
+    ) -> None:
         self.run_id, self.request, self.created_at, self.notices = run_id, request, created_at, notices
+        self.selection = selection
         self.events = EventLog()
         self.done: Future[Answer] = Future()
 
@@ -114,7 +122,7 @@ class Runner:
             note = "re-queued after the server stopped" + (
                 " while running it; earlier attempts were discarded" if answer.status == "running" else ""
             )
-            request = RunRequest.model_validate(saved["run"])
+            request = Request.model_validate(saved["run"])
             with self._lock:
                 self._enqueue(Ticket(answer.run_id, request, answer.created_at, [*answer.notices, note]))
             ids.append(answer.run_id)
@@ -122,9 +130,10 @@ class Runner:
 
     # --- accepting -------------------------------------------------------------------------------
 
-    def submit(self, request: RunRequest) -> Ticket:
-        """Check the request, record it as queued and queue it; BusyError (429) when the queue is full."""
-        self.check(request)
+    def submit(self, request: Request) -> Ticket:
+        """Resolve the request's tables (refusing what cannot run), record it as queued and queue it;
+        BusyError (429) when the queue is full."""
+        selection = select(self.local(request), request.settings(self.settings))
         with self._lock:
             if self._pending >= self.settings.max_concurrent_runs + self.settings.max_queued_runs:
                 raise BusyError(
@@ -132,19 +141,22 @@ class Runner:
                     suggestion="try again after the number of seconds in Retry-After",
                     retry_after=self._retry_after(),
                 )
-            ticket = Ticket(new_run_id(), request, datetime.now(UTC), [])
+            ticket = Ticket(new_run_id(), request, datetime.now(UTC), [], selection)
             self._enqueue(ticket)
         return ticket
 
     def _enqueue(self, ticket: Ticket) -> None:
-        request = ticket.request
+        request, selection = ticket.request, ticket.selection
+        settings = request.settings(self.settings)
         queued = Answer(
             status="queued",
             run_id=ticket.run_id,
             question=request.question,
-            engine=request.engine or self.settings.engine,
-            model=USER_CODE if request.code is not None else request.model or self.settings.model,
-            tables=request.tables + request.files,
+            engine=settings.engine,
+            model=USER_CODE if request.code is not None else settings.model,
+            tables=[t.qualified_name for t in selection.tables]
+            if selection
+            else request.tables + request.files,
             created_at=ticket.created_at,
             notices=ticket.notices,
             rerun_of=request.rerun_of,
@@ -156,16 +168,11 @@ class Runner:
         self._pending += 1
         self._queue.put(ticket)
 
-    def check(self, request: RunRequest) -> None:
-        """Reject what cannot run, before accepting: unknown tables, files, engine or model provider."""
-        files = [str(uploaded_path(f, self.settings)) for f in request.files]
-        select_tables(request.tables, files, self.settings)
-        engine = request.engine or self.settings.engine
-        if engine not in ENGINES:
-            raise unknown_name("engine", engine, ENGINES)
-        provider = (request.model or self.settings.model).partition(":")[0]
-        if request.code is None and provider not in PROVIDERS:
-            raise unknown_name("model provider", provider, PROVIDERS)
+    def local(self, request: Request) -> Request:
+        """The request with its uploaded files' names as paths (UsageError for a file not uploaded)."""
+        return request.model_copy(
+            update={"files": [str(uploaded_path(f, self.settings)) for f in request.files]}
+        )
 
     def _retry_after(self) -> int:
         """Seconds until a slot is likely free: the typical run time times the queue's depth."""
@@ -191,26 +198,11 @@ class Runner:
                 ticket.events.close()
 
     def execute(self, ticket: Ticket) -> Answer:
-        request = ticket.request
-        run = prepare_run(
-            request.question,
-            request.tables,
-            [str(uploaded_path(f, self.settings)) for f in request.files],
-            engine=request.engine,
-            model=request.model,
-            max_attempts=request.max_attempts,
-            row_limit=request.row_limit,
-            settings=self.settings,
-            listener=ticket.events.add,
-            run_id=ticket.run_id,
-            with_model=request.code is None,
-        )
+        request = self.local(ticket.request)
+        run = prepare(request, self.settings, ticket.events.add, ticket.run_id, selection=ticket.selection)
         run.answer.created_at, run.answer.notices = ticket.created_at, ticket.notices + run.answer.notices
         ticket.events.add("running", {"run_id": ticket.run_id, "status": "running"})
-        if request.code is not None:
-            answer = run.execute_code(request.code, request.rerun_of)
-        else:
-            answer = run.execute()
+        answer = execute(run, request)
         with self._lock:
             self._seconds = [*self._seconds[-49:], answer.seconds]
         return answer
@@ -238,30 +230,33 @@ class Runner:
         with self._lock:
             return self._tickets.get(run_id)
 
-    def rerun_request(self, run_id: str, code: str, row_limit: int | None) -> RunRequest:
-        """A request to run ``code`` on the tables and files of run ``run_id`` (NotFoundError if none)."""
+    def rerun_request(self, run_id: str, code: str, row_limit: int | None) -> Request:
+        """A request to run ``code`` on the tables and files of run ``run_id`` (NotFoundError if none),
+        with its options (catalog, remote); tables the question picked are named."""
         answer = self.store.get(run_id)
         saved = self.store.request(run_id)
-        if saved is not None:
-            original = RunRequest.model_validate(saved["run"])
-            tables, files = original.tables, original.files
-        else:  # a run started elsewhere (CLI, Python): catalog tables only
-            tables, files = answer.tables, []
-            adhoc = [t for t in tables if t.startswith("files.")]
-            if adhoc:
-                raise UsageError(
-                    f"run {run_id} read files that were not uploaded here ({', '.join(adhoc)})",
-                    suggestion="upload the files and ask again, then edit that run's code",
-                )
-        return RunRequest(
-            question=answer.question,
-            tables=tables,
-            files=files,
-            engine=answer.engine,
-            row_limit=row_limit,
-            code=code,
-            rerun_of=run_id,
+        original = Request.model_validate(saved["run"]) if saved is not None else _outside(answer)
+        tables = original.tables if original.names_data else answer.tables
+        return original.model_copy(
+            update={
+                "tables": tables,
+                "engine": answer.engine,
+                "row_limit": row_limit,
+                "code": code,
+                "rerun_of": run_id,
+            }
         )
+
+
+def _outside(answer: Answer) -> Request:
+    """The request of a run started elsewhere (CLI, Python): its catalog tables; files were not uploaded."""
+    adhoc = [t for t in answer.tables if t.startswith("files.")]
+    if adhoc:
+        raise UsageError(
+            f"run {answer.run_id} read files that were not uploaded here ({', '.join(adhoc)})",
+            suggestion="upload the files and ask again, then edit that run's code",
+        )
+    return Request(question=answer.question, tables=answer.tables)
 
 
 def uploaded_path(name: str, settings: Settings) -> Path:

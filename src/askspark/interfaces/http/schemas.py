@@ -1,8 +1,9 @@
 """Request and response bodies of the HTTP API.
 
 ``AskRequest`` takes the seeds' field names (``prompt``, ``selected_tables``, ``s3_input_path``,
-``execution_engine``) and our own (``question``, ``tables``, ``files``, ``engine``); both normalize to
-one :class:`RunRequest`, which is what the run store keeps so an accepted run can be run again.
+``execution_engine``) and every option of :class:`askspark.request.Options` (``question``, ``tables``,
+``files``, ``engine``, ``catalog``, ...); both normalize to one :class:`~askspark.request.Request`, which
+is what the run store keeps so an accepted run can be run again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from askspark.errors import UsageError
 from askspark.record import Answer
+from askspark.request import Options, Request
 
 # The seeds' execution engines and ours: their Spark backend is our local Spark server.
 ENGINE_ALIASES = {"lambda": "local", "spark": "local", "pyspark": "local"}
@@ -27,28 +29,20 @@ class TableRef(BaseModel):
     table: str = Field(min_length=1)
 
 
-class RunRequest(BaseModel):
-    """One run to do: a question (and, for a re-run, given code) on tables and files."""
+class AskRequest(Options):
+    """``POST /v1/ask`` and ``POST /v1/runs``: the seeds' payload or ours (unknown fields are errors).
 
-    question: str
-    tables: list[str] = Field(default_factory=list)
-    files: list[str] = Field(default_factory=list)
-    engine: str | None = None
-    model: str | None = None
-    max_attempts: int | None = None
-    row_limit: int | None = None
-    code: str | None = None  # set for a re-run of edited code: no model is asked
-    rerun_of: str | None = None
-
-
-class AskRequest(BaseModel):
-    """``POST /v1/ask`` and ``POST /v1/runs``: the seeds' payload or ours (unknown fields are errors)."""
+    Every ask option is a field (inherited from :class:`Options`); with no tables and no files the
+    tables are picked from the catalog by the question. ``files`` are uploaded files: the ``path`` that
+    ``POST /v1/uploads`` returned (the API reads no file outside the upload area).
+    """
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
                 {"question": "Total revenue per country", "tables": ["northwind.orders"]},
+                {"question": "Average closing price per symbol"},
                 {
                     "prompt": "Average close per symbol",
                     "selected_tables": [{"database": "northwind", "table": "nasdaq"}],
@@ -59,17 +53,11 @@ class AskRequest(BaseModel):
     )
     question: str | None = Field(None, description="The question in plain English.")
     prompt: str | None = Field(None, description="The seeds' name for question.")
-    tables: list[str] = Field(default_factory=list, description="Catalog tables as db.table.")
     selected_tables: list[TableRef] = Field(default_factory=list, description="The seeds' table list.")
-    files: list[str] = Field(default_factory=list, description="Uploaded files (paths from /v1/uploads).")
     s3_input_path: str | None = Field(None, description="The seeds' one input file (an uploaded file).")
-    engine: str | None = Field(None, description="Engine id (default from settings: local).")
     execution_engine: str | None = Field(None, description="The seeds' name for engine.")
-    model: str | None = Field(None, description="Model id (default from settings).")
-    max_attempts: int | None = Field(None, ge=1, le=20)
-    row_limit: int | None = Field(None, ge=1)
 
-    def to_run(self) -> RunRequest:
+    def to_request(self) -> Request:
         """Our field names, with the seeds' merged in; a missing or doubly given question is an error."""
         question = _one("question", self.question, "prompt", self.prompt)
         if question is None or not question.strip():
@@ -77,15 +65,11 @@ class AskRequest(BaseModel):
                 "the question is empty", suggestion='send {"question": "...", "tables": ["db.table"]}'
             )
         engine = _one("engine", self.engine, "execution_engine", self.execution_engine)
-        return RunRequest(
-            question=question,
-            tables=[*self.tables, *(f"{t.database}.{t.table}" for t in self.selected_tables)],
-            files=[*self.files, *([self.s3_input_path] if self.s3_input_path else [])],
-            engine=ENGINE_ALIASES.get(engine.lower(), engine) if engine else None,
-            model=self.model,
-            max_attempts=self.max_attempts,
-            row_limit=self.row_limit,
-        )
+        options = self.model_dump(include=set(Options.model_fields))
+        options["tables"] += [f"{t.database}.{t.table}" for t in self.selected_tables]
+        options["files"] += [self.s3_input_path] if self.s3_input_path else []
+        options["engine"] = ENGINE_ALIASES.get(engine.lower(), engine) if engine else None
+        return Request(question=question, **options)
 
 
 def _one(name: str, value: str | None, alias: str, other: str | None) -> str | None:
