@@ -100,9 +100,9 @@ class EmrServerlessEngine(Engine):
     def validator(self) -> Engine:
         """The engine of the local dry run: the process's warm local engine unless one was given."""
         if self._validator is None:
-            from askspark import api
+            from askspark.engines.cache import engine_for
 
-            self._validator = api.engine_for("local", self.settings)
+            self._validator = engine_for("local", self.settings)
         return self._validator
 
     def run(self, job: Job) -> Execution:

@@ -53,9 +53,9 @@ def bwrap_path() -> str:
 
 def runtime_paths() -> list[Path]:
     """Directories the Python runtime needs, read-only: the interpreter, the venv, askspark's source."""
-    import askspark
-
-    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(askspark.__file__).resolve().parent.parent}
+    # askspark's source directory, found from this file: importing the package itself would load the API.
+    source = Path(__file__).resolve().parents[2]
+    paths = {Path(sys.base_prefix), Path(sys.prefix), source}
     return sorted(p.resolve() for p in paths)
 
 
