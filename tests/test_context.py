@@ -237,6 +237,11 @@ def test_values_that_match_the_question(customers: TableInfo) -> None:
     ask = build_messages("How many customers are in the USA?", named, style="sql", options=ON)[-1].content
     assert 'customers.country = "United States" (question says "USA")' in ask
     assert matches("germany", "Germany") and matches("Laptops", "laptop") and not matches("US", "Brazil")
+    assert matches("Untied Kingdom", "United Kingdom") and not matches("product", "Produce")
+    products = table(
+        "orders", ("product", "string"), ("category", "string"), values={"category": ["Produce"]}
+    )
+    assert matching_values("Which products sold most?", [(products, "orders")]) == []  # a column, not a value
 
 
 @pytest.mark.parametrize("level", ["masked", "schema"])

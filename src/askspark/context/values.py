@@ -20,6 +20,7 @@ _TIME_WORDS = re.compile(
     r"\b(day|days|daily|date|dates|hour|hours|hourly|per hour|weekday|morning|evening)\b", re.I
 )
 _HOUR_WORDS = re.compile(r"\b(hour|hours|hourly|o'?clock|am|pm|morning|evening|night)\b", re.I)
+_CLOSE = 0.88  # spelling similarity for a match: 'colour' ~ 'color', not 'product' ~ 'Produce'
 _TIMESTAMP = re.compile(r"timestamp(_ntz|_ltz)?\b", re.I)
 
 
@@ -59,16 +60,20 @@ def matches(asked: str, value: str) -> bool:
     if asked.isupper() and 2 <= len(asked) <= 5 and " " in value.strip():
         initials = _initials(value).lower()
         return initials == a or (a == "usa" and initials == "us") or (a == "us" and initials == "usa")
-    if len(a) < 5 or len(v) < 5 or 2 * min(len(a), len(v)) < 0.85 * (len(a) + len(v)):
+    if len(a) < 5 or len(v) < 5 or 2 * min(len(a), len(v)) < _CLOSE * (len(a) + len(v)):
         return False  # too short to judge, or too different in length to reach the ratio
-    return difflib.SequenceMatcher(None, a, v).ratio() >= 0.85
+    return difflib.SequenceMatcher(None, a, v).ratio() >= _CLOSE
 
 
 def matching_values(
     question: str, tables: Sequence[tuple[TableInfo, str]], limit: int = 8
 ) -> list[ValueMatch]:
     """Stored values of text columns that match words of the question (at most ``limit``)."""
-    phrases = _phrases(question)
+    # A word that names a table or column is about the schema, not a value ("product" is no 'Produce').
+    schema = {w.lower() for t, v in tables for w in (t.name, v, *(c.name for c in t.columns))}
+    phrases = [
+        p for p in _phrases(question) if p.lower() not in schema and p.lower().rstrip("s") not in schema
+    ]
     found: list[ValueMatch] = []
     for table, view in tables:
         for col in table.columns:
