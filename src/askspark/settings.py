@@ -165,7 +165,47 @@ class Settings(BaseSettings):
         description="CPU threads of the embedded model; one core is left to Spark so neither starves the "
         "other (on 2 cores, 2 threads ran 5-15x slower than 1 whenever Spark was busy).",
     )
-    model_context: int = Field(4096, ge=1024, description="Context window (tokens) of the embedded model.")
+    model_context: int = Field(
+        8192,
+        ge=1024,
+        description="Context window (tokens) of the embedded model (Qwen2.5-Coder supports 32k). 8192 holds "
+        "the pruned schemas of 30 tables plus repair feedback; each 4096 more tokens cost about 115 MB of "
+        "KV cache and no prompt speed.",
+    )
+    # --- context levers (docs/settings.md); each can be turned off alone to measure it ---
+    context_join_keys: bool = Field(
+        True,
+        description="Show join keys between the selected tables as a.x = b.y lines: declared foreign keys, "
+        "else columns whose names match (ticker_id ~ ticker.id, trTickerId ~ tickerId) with compatible types.",
+    )
+    context_values: bool = Field(
+        True,
+        description="Show every distinct value of low-cardinality text columns (at most 25, short ones) instead "
+        "of a few samples, and the stored values that match words of the question ('USA' -> 'United States'). "
+        "Subject to the privacy settings like samples.",
+    )
+    context_type_hints: bool = Field(
+        True,
+        description="When the question asks by day, date or hour and a table has a timestamp column, tell the "
+        "model to use to_date(col) / hour(col) (a timestamp compared with a date string keeps only midnight).",
+    )
+    context_examples: bool = Field(
+        True,
+        description="Add worked Spark SQL examples (join, top row per group, previous-row difference, "
+        "median/percentile, counts including zero, rank within groups) to the sql-style prompt.",
+    )
+    context_cross_table_feedback: bool = Field(
+        True,
+        description="When a column does not resolve but is a column of another selected table, the repair "
+        "feedback says so and names the join that reaches it.",
+    )
+    context_budget_tokens: int | None = Field(
+        None,
+        ge=0,
+        description="Tokens the whole prompt may take; beyond it the schemas are pruned to the question "
+        "(columns it does not name, then the tables it matches least). Unset: model_context minus "
+        "llm_max_tokens. 0: never prune.",
+    )
     api_token: str | None = Field(
         None,
         description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "

@@ -17,6 +17,9 @@ class Column(BaseModel):
     nullable: bool = True
     comment: str | None = None
     samples: list[str] = Field(default_factory=list)
+    # Every distinct value of a low-cardinality text column (bounded when gathered); None when unknown
+    # or when there are too many to list. Shown to the model under the privacy setting, like samples.
+    values: list[str] | None = None
 
 
 class TableInfo(BaseModel):
@@ -38,6 +41,9 @@ class TableInfo(BaseModel):
     # Parquet field ids by top-level column: the engine reads columns by id, not by name, so a renamed
     # column of an Iceberg table still finds its data in files written before the rename.
     field_ids: dict[str, int] = Field(default_factory=dict)
+    # Declared foreign keys: column -> "table.column" it references (a catalog's constraints, or the
+    # user's); the context shows them as join conditions when both tables are selected.
+    foreign_keys: dict[str, str] = Field(default_factory=dict)
     # Catalog-specific facts shown by ``askspark catalog describe`` (Iceberg: snapshots, partition spec).
     details: dict[str, Any] = Field(default_factory=dict)
 

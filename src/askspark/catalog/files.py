@@ -36,6 +36,9 @@ _EXTENSIONS = {ext: fmt for fmt, exts in FORMATS.items() for ext in exts}
 _COMPRESSIONS = (".gz", ".bz2")  # decompressed transparently by both pyarrow and Spark
 _SAMPLE_ROWS = 10_000  # rows looked at for sample values
 _SAMPLE_CHARS = 80
+_VALUES_MAX = 25  # a text column with at most this many distinct values lists them all
+_VALUE_CHARS = 40  # ... each at most this long
+_VALUES_MAX_ROWS = 20_000_000  # beyond the sample, whole columns are read only for tables up to this size
 _PROBE_BYTES = 64 * 1024  # bytes of a CSV file looked at to guess its delimiter and header
 _DELIMITERS = (",", ";", "\t", "|")
 _TRUE = ["true", "True", "TRUE"]  # what Spark's CSV reader parses as booleans
@@ -72,6 +75,8 @@ class _Scan:
     nulls: dict[str, bool] = field(default_factory=dict)  # column -> has nulls, where known
     options: dict[str, str] = field(default_factory=dict)
     partition_columns: list[str] = field(default_factory=list)
+    # Reads one whole column (for the distinct values of a column the sample suggests is low-cardinality).
+    whole_column: Callable[[str], pa.ChunkedArray | pa.Array] | None = None
 
 
 def table_name_for(path: str | Path) -> str:
@@ -159,6 +164,7 @@ def _table_info(
             type=spark_type(f.type),
             nullable=scan.nulls.get(f.name, f.nullable) if scan.row_count else f.nullable,
             samples=column_samples(scan.sample[f.name], sample_values),
+            values=_scan_values(scan, f.name) if spark_type(f.type) == "string" and sample_values else None,
         )
         for f in scan.schema
     ]
@@ -424,6 +430,7 @@ def _in_memory_scan(table: pa.Table, options: dict[str, str], partitions: list[s
         nulls={name: table.column(name).null_count > 0 for name in table.column_names},
         options=options,
         partition_columns=partitions,
+        whole_column=table.column,
     )
 
 
@@ -447,7 +454,11 @@ def _read_parquet(root: Path, files: list[Path], options: dict[str, str]) -> _Sc
         **{p.name: parts.column(p.name).null_count > 0 for p in partitions},
     }
     row_count = sum(m.num_rows for m in metas)
-    return _Scan(dataset.schema, sample, row_count, nulls, {}, partitions.names)
+
+    def whole(name: str) -> pa.ChunkedArray:
+        return dataset.to_table(columns=[name]).column(name)
+
+    return _Scan(dataset.schema, sample, row_count, nulls, {}, partitions.names, whole)
 
 
 def _parquet_dataset(root: Path, files: list[Path], schema: pa.Schema | None) -> ds.Dataset:
@@ -496,6 +507,32 @@ def column_samples(column: pa.ChunkedArray | pa.Array, limit: int) -> list[str]:
         if len(seen) >= limit:
             break
     return list(seen)
+
+
+def column_values(column: pa.ChunkedArray | pa.Array) -> list[str] | None:
+    """Every distinct non-null value of a low-cardinality text column, sorted; None when there are more
+    than ``_VALUES_MAX`` or one is longer than ``_VALUE_CHARS`` (free text, not a category)."""
+    distinct = pc.unique(column.drop_null())
+    if len(distinct) > _VALUES_MAX:
+        return None
+    values = sorted(_text(v) for v in distinct.to_pylist())
+    if any(len(v) > _VALUE_CHARS for v in values):
+        return None
+    return values
+
+
+def _scan_values(scan: _Scan, name: str) -> list[str] | None:
+    """A column's distinct values: from the sample when it holds every row, else (when the sample looks
+    low-cardinality) from the whole column, read with pyarrow; None when unknown or too many."""
+    sample = scan.sample[name]
+    if len(sample) >= scan.row_count or name in scan.partition_columns:
+        return column_values(sample)
+    if scan.whole_column is None or scan.row_count > _VALUES_MAX_ROWS or column_values(sample) is None:
+        return None
+    try:
+        return column_values(scan.whole_column(name))
+    except (pa.ArrowException, OSError, ValueError):  # values are a nicety, like samples
+        return None
 
 
 def _text(value: Any) -> str:
@@ -559,11 +596,10 @@ def attach_samples(info: TableInfo, limit: int) -> TableInfo:
         )
     except AskSparkError:
         return info
-    by_name = {c.name: c.samples for c in found.columns}
+    by_name = {c.name: c for c in found.columns}
     positional = info.format == "csv" and info.options.get("header") == "false"
     for i, column in enumerate(info.columns):
-        if positional and i < len(found.columns):
-            column.samples = found.columns[i].samples
-        else:
-            column.samples = by_name.get(column.name, [])
+        seen = found.columns[i] if positional and i < len(found.columns) else by_name.get(column.name)
+        column.samples = seen.samples if seen else []
+        column.values = seen.values if seen and column.type == "string" else None
     return info

@@ -38,16 +38,18 @@ def mask_value(value: str) -> str:
 
 
 def visible_tables(tables: Sequence[TableInfo], default: str, patterns: Mapping[str, str]) -> list[TableInfo]:
-    """Copies of ``tables`` holding only what the model may see: samples dropped or masked per column."""
+    """Copies of ``tables`` holding only what the model may see: samples and distinct values dropped or
+    masked per column."""
     shown = []
     for table in tables:
         copy = table.model_copy(deep=True)
         for col in copy.columns:
             level = column_level(table, col.name, default, patterns)
             if level == "schema":
-                col.samples = []
+                col.samples, col.values = [], None
             elif level == "masked":
                 col.samples = _dedupe(mask_value(v) for v in col.samples)
+                col.values = _dedupe(mask_value(v) for v in col.values) if col.values is not None else None
         shown.append(copy)
     return shown
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
 from askspark.context.privacy import visible_tables
-from askspark.context.prompt import build_messages
+from askspark.context.prompt import ContextOptions, build_messages
 from askspark.engines.base import Engine, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
 from askspark.llm.base import LLM
@@ -183,6 +183,7 @@ class Run:
             style=self.style,
             history=self.answer.attempts,
             samples=self.settings.sample_values,
+            options=ContextOptions.from_settings(self.settings),
         )
         attempt.timings["prompt"] = time.perf_counter() - start
         start = time.perf_counter()
