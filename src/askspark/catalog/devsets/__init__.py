@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 # database name -> "module:function"; northwind and tpch keep their own modules.
 DATASETS: dict[str, str] = {
     "northwind": "askspark.catalog.sample:generate_northwind",
+    "events": "askspark.catalog.devsets.events:generate",
+    "retail": "askspark.catalog.devsets.retail:generate",
 }
 
 
