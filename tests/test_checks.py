@@ -101,6 +101,11 @@ QUIET = [
     ),
     (
         checks.duplicate_groups,
+        "Rank the products within each category by total quantity sold (rank 1 = most units).",
+        preview(["category", "product", "rank"], [["x", "a", 1], ["x", "b", 2]]),
+    ),
+    (
+        checks.duplicate_groups,
         "What are the top 2 products by revenue in each category?",
         preview(["category", "product"], [["x", "a"], ["x", "b"]]),
     ),

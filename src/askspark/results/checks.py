@@ -50,6 +50,8 @@ _AGGREGATE = re.compile(
     r"min|minimum|latest|earliest|first|last|best|worst|share|percentage|percent|revenue)\b",
     re.IGNORECASE,
 )
+# Questions that ask for several rows per group: a listing, a ranking within groups, a running figure.
+_ROWS_PER_GROUP = re.compile(r"\b(list|rank\w*|within|running|cumulative|moving)\b", re.IGNORECASE)
 _PERCENT_QUESTION = re.compile(r"\b(percent|percentage|pct)\b|%", re.IGNORECASE)
 _PERCENT_COLUMN = {"pct", "percent", "percentage", "share"}
 # A percentage of change may be negative or above 100: not a share of a whole.
@@ -162,13 +164,10 @@ def one_row_for_each(question: str, result: ResultPreview) -> str | None:
 def duplicate_groups(question: str, result: ResultPreview) -> str | None:
     """'For each X, the total/highest ...' with an X value on several rows: one row per X was asked.
 
-    Only for a question asking for one value per group (an aggregate word, no 'top N', no listing),
-    and over all grouping words together ('per customer and year' may repeat a customer)."""
-    if (
-        top_n(question) is not None
-        or not _AGGREGATE.search(question)
-        or re.search(r"\blist\b", question, re.I)
-    ):
+    Only for a question asking for one value per group (an aggregate word, no 'top N', no listing,
+    ranking within groups or running figure), and over all grouping words together ('per customer
+    and year' may repeat a customer)."""
+    if top_n(question) is not None or not _AGGREGATE.search(question) or _ROWS_PER_GROUP.search(question):
         return None
     grouped = _grouped_columns(question, result)
     if not grouped:
