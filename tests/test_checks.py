@@ -81,6 +81,11 @@ QUIET = [
     ),
     (
         checks.one_row_for_each,
+        "What is the average revenue per order?",
+        preview(["avg_order_revenue"], [[12.3]], ["double"]),
+    ),
+    (
+        checks.one_row_for_each,
         "Which customer has the highest revenue? Sort by customer.",
         preview(["customer", "revenue"], [["ALFKI", 10.0]]),
     ),

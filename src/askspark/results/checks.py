@@ -57,6 +57,11 @@ _PERCENT_COLUMN = {"pct", "percent", "percentage", "share"}
 # A percentage of change may be negative or above 100: not a share of a whole.
 _CHANGE = re.compile(r"change|growth|grow|increase|decrease|diff|delta|drop|rise|gain|loss|margin|return")
 _MAYBE_NONE = re.compile(r"\b(any|are there|is there|were there|whether)\b", re.IGNORECASE)
+# Words that make a column a measure, not a group key: "avg_order_value" does not name orders.
+_MEASURE_TOKENS = {
+    "per", "avg", "average", "sum", "total", "count", "cnt", "num", "number", "max", "min", "mean", "median",
+    "pct", "percent", "percentage", "share", "ratio", "rate",
+}  # fmt: skip
 _SLACK = 1e-6  # rounding noise around 0 and 100
 
 
@@ -114,11 +119,11 @@ def _tokens(column: str) -> list[str]:
 
 def matching_columns(word: str, result: ResultPreview) -> list[int]:
     """Indexes of the result columns named after ``word`` ('customer' -> customer, customer_id), but not
-    a ratio named after it ('items_per_order' is not an order column)."""
+    a measure named after it ('items_per_order', 'avg_order_revenue' are not order columns)."""
     found = []
     for index, column in enumerate(result.columns):
         tokens = [_singular(t) for t in _tokens(column.name)]
-        if word in tokens and not ("per" in tokens and tokens.index(word) > tokens.index("per")):
+        if word in tokens and not _MEASURE_TOKENS & set(tokens):
             found.append(index)
     return found
 

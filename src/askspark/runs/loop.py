@@ -233,7 +233,7 @@ class Run:
                 self.generate(attempt)
         except AskSparkError as exc:  # a provider that is down: recorded, never raised out
             attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
-        if attempt.error is None and not attempt.candidates:
+        if attempt.error is None and self.settings.candidates == 1:
             self.check_and_run(attempt)
             self.check_outcome(attempt)
         attempt.seconds = time.perf_counter() - start
@@ -351,13 +351,13 @@ class Run:
         messages, asked = self.messages(attempt), self.settings.candidates
         temperatures = candidate_temperatures(attempt.temperature or 0.0, asked)
         records: list[CandidateRecord] = []
+        attempt.candidates = records  # filled as they come: a provider failure mid-way keeps the earlier
         tried: list[tuple[CandidateRecord, Execution | None]] = []  # every distinct code, run or not
         while not records or not enough([reading(r, e) for r, e in tried], len(records), asked):
             batch = temperatures[len(records) : len(records) + (FIRST_ROUND if not records else 1)]
             fresh = self.generate_candidates(attempt, messages, batch, records)
             executions = self.run_candidates(attempt.number, [r for r in fresh if r.error is None])
             tried += [(r, executions.get(r.number)) for r in fresh]
-        attempt.candidates = records
         self.choose(attempt, tried)
 
     def generate_candidates(
