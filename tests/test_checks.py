@@ -229,7 +229,7 @@ def _needs_generation(tables: set[str], settings: object) -> None:
 @pytest.mark.slow
 def test_no_alarm_on_any_reference_answer(settings: object, engine: object) -> None:
     """Inline expected rows are checked as they are; references are run on the local engine."""
-    from askspark.evals.run import compute_expected
+    from askspark.evals.reference import compute_expected
     from askspark.evals.suite import Question
 
     questions = _questions()

@@ -6,8 +6,8 @@ greedy candidate, which wins ties. A reading whose result a check found suspect 
 reading (it ran and said something), but a group of clean readings is chosen before any suspect one.
 
 Equality is injected (``same``); the default, :func:`same_result`, is the eval scorer's comparison
-(order-insensitive rows, tolerant numbers, columns matched by content), reached through that one
-function so it can follow the scorer to its shared home.
+(:func:`askspark.results.compare.same_result`: rows in any order, tolerant numbers and timestamps,
+columns matched by content).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from askspark.record import Alternative, Confidence, ErrorKind, Failure, ResultPreview
+from askspark.results import compare
 
 Same = Callable[[ResultPreview, ResultPreview], bool]
 
@@ -24,12 +25,8 @@ ALTERNATIVE_ROWS = 20
 
 
 def same_result(a: ResultPreview, b: ResultPreview) -> bool:
-    """Whether two results are equal under the eval scorer's rules (same width and row count)."""
-    from askspark.evals.run import compare  # the scorer's rules; one import to re-point when they move
-
-    if len(a.columns) != len(b.columns) or a.truncated != b.truncated:
-        return False
-    return compare(a.rows, b.rows, ordered=False, expected_width=len(b.columns)).correct
+    """Whether two results are equal under the eval scorer's rules (the one place the vote asks)."""
+    return compare.same_result(a, b)
 
 
 @dataclass(frozen=True)
