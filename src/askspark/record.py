@@ -29,6 +29,9 @@ class ErrorKind(StrEnum):
     PERMISSION = "permission"
     ENGINE_UNAVAILABLE = "engine_unavailable"
     PROVIDER = "provider"  # the LLM could not be reached
+    SUSPECT_RESULT = (
+        "suspect_result"  # the code ran, but its result contradicts the question (results/checks.py)
+    )
 
     @property
     def fixable(self) -> bool:
@@ -69,6 +72,40 @@ class ResultPreview(BaseModel):
 Stage = Literal["generate", "validate", "dry_run", "execute"]
 
 
+class CandidateRecord(BaseModel):
+    """One of an attempt's candidate codes (setting ``candidates`` > 1): nothing the model wrote is lost.
+
+    ``group`` numbers the distinct results of the attempt (0 is the chosen one); ``duplicate_of`` is the
+    earlier candidate with the very same code, which was neither run again nor counted again.
+    """
+
+    number: int  # 1 = the greedy candidate, at the attempt's temperature
+    code: str | None
+    temperature: float
+    stage: Stage = "generate"
+    error: Failure | None = None
+    group: int | None = None
+    duplicate_of: int | None = None
+    seconds: float = 0.0
+
+
+class Confidence(BaseModel):
+    """How many of an attempt's executed candidates returned the chosen result."""
+
+    agree: int
+    executed: int
+    share: float  # agree / executed
+    asked: int  # the setting: candidates asked for at most (adaptive: fewer when the first agree)
+
+
+class Alternative(BaseModel):
+    """Another distinct result the candidates gave: its code, a bounded preview, how many gave it."""
+
+    code: str
+    result: ResultPreview
+    count: int
+
+
 class Attempt(BaseModel):
     """One try: the code the model wrote, how far it got, and why it stopped."""
 
@@ -83,6 +120,7 @@ class Attempt(BaseModel):
     completion_tokens: int | None = None
     logs: str = ""
     engine: str | None = None  # the engine that ran this attempt's code (auto delegates)
+    candidates: list[CandidateRecord] = Field(default_factory=list)  # only with several candidates
 
 
 class ChosenTable(BaseModel):
@@ -117,6 +155,11 @@ class Answer(BaseModel):
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)
     chosen_tables: list[ChosenTable] = Field(default_factory=list)  # when picked by the question
     engine_used: str | None = None  # the engine that ran the last attempt's code
+    # With several candidates per attempt: the agreement behind the answer, and the other readings.
+    confidence: Confidence | None = None
+    alternatives: list[Alternative] = Field(default_factory=list)
+    # The result checks this answer failed on every attempt (results/checks.py): it may be wrong.
+    suspect: list[str] = Field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:

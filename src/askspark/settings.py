@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     stop_on_repeat: bool = Field(
         True, description="Stop early when an attempt fails with the same error as the one before it."
     )
+    candidates: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Candidate codes per attempt, chosen by what they return: the largest group of equal "
+        "results answers (1: one code per attempt, as before). Adaptive: 2 first, more only when they disagree.",
+    )
+    result_checks: bool = Field(
+        True,
+        description="Check each result against the question (one row for 'each X', empty, all-null column, "
+        "top N, percentage range); a suspect result is fed back to the model as a failure.",
+    )
     row_limit: int = Field(1000, ge=1, description="Rows returned in the answer; more sets truncated=true.")
     max_result_bytes: int = Field(
         2_000_000, ge=1024, description="Byte cap on the rows returned in the answer (JSON-encoded)."

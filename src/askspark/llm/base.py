@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -34,6 +35,29 @@ class LLM(Protocol):
     style: Literal["python", "sql"]
 
     def complete(self, messages: list[Message], *, temperature: float, max_tokens: int) -> Completion: ...
+
+
+@runtime_checkable
+class ManyLLM(Protocol):
+    """The optional second method: several completions of one prompt, one per temperature.
+
+    A provider that can do better than one call per completion (OpenAI's ``n``, a shared prompt
+    cache) defines it; :func:`complete_many` falls back to calling ``complete`` in a loop, which for
+    llama.cpp already reads the prompt once (its KV cache keeps the longest matching prefix).
+    """
+
+    def complete_many(
+        self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
+    ) -> list[Completion]: ...
+
+
+def complete_many(
+    llm: LLM, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
+) -> list[Completion]:
+    """One completion per temperature, in order: the provider's own ``complete_many`` when it has one."""
+    if isinstance(llm, ManyLLM):
+        return llm.complete_many(messages, temperatures=temperatures, max_tokens=max_tokens)
+    return [llm.complete(messages, temperature=t, max_tokens=max_tokens) for t in temperatures]
 
 
 # provider id -> "module:factory"; a factory takes (name, settings) and returns an LLM.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -144,6 +145,19 @@ class EmbeddedLLM:
         A chat that ends with the user's turn is pre-started with ``SQL_PRESTART`` (this model writes
         SQL); the returned text then holds the whole fenced block, closing fence included.
         """
+        return self._complete(messages, temperature, max_tokens, SEED)
+
+    def complete_many(
+        self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
+    ) -> list[Completion]:
+        """One completion per temperature, each with its own seed: with one seed, draws at nearby
+        temperatures often come out identical. The prompt is read once (llama.cpp keeps the KV cache
+        of the longest matching prefix, so the later calls only evaluate the last token)."""
+        return [self._complete(messages, t, max_tokens, SEED + i) for i, t in enumerate(temperatures)]
+
+    def _complete(
+        self, messages: list[Message], temperature: float, max_tokens: int, seed: int
+    ) -> Completion:
         loaded = self._loaded()
         fenced = bool(messages) and messages[-1].role != "assistant"
         if fenced:
@@ -161,7 +175,7 @@ class EmbeddedLLM:
                     top_k=40,
                     min_p=0.05,
                     repeat_penalty=1.0,
-                    seed=SEED,
+                    seed=seed,
                     stop=stops,
                 )
             except ValueError as exc:  # e.g. the prompt exceeds the context window

@@ -4,29 +4,55 @@ Each attempt is recorded whatever happens. The loop stops on success, when the a
 when an error new code cannot fix comes up (engine unavailable, permission, provider down), or when
 the same error comes back on consecutive attempts (``stop_on_repeat``). The temperature rises on
 each retry so a repeated failure is re-drawn, not repeated.
+
+A result that runs is checked against the question (``results/checks.py``); an alarm is a
+``suspect_result`` failure the model sees on the next attempt. When no attempt does better, the run
+still answers with the last suspect result and says so (``Answer.suspect`` and a notice).
+
+With ``candidates`` > 1 an attempt generates several codes from one prompt, runs every valid one and
+answers with the largest group of equal results (``results/vote.py``): two first, more only while they
+disagree. Every candidate is kept in ``Attempt.candidates``.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
 from askspark.context.privacy import visible_tables
 from askspark.context.prompt import ContextOptions, build_messages
-from askspark.engines.base import Engine, Job, Limits, bindings_for, view_names
+from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
-from askspark.llm.base import LLM
+from askspark.llm.base import LLM, Completion, Message, complete_many
 from askspark.llm.extract import extract_code
-from askspark.record import Answer, Attempt, ErrorKind, Failure
+from askspark.record import (
+    Alternative,
+    Answer,
+    Attempt,
+    CandidateRecord,
+    Confidence,
+    ErrorKind,
+    Failure,
+    ResultPreview,
+)
+from askspark.results.checks import check_result
 from askspark.results.summary import summarize
+from askspark.results.vote import Reading, Vote, enough, vote
 from askspark.runs.store import RunStore
 from askspark.settings import Settings
 from askspark.validate import validate_static
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8)
+CANDIDATE_TEMPERATURES = (0.5, 0.7, 0.9, 0.6, 0.8, 1.0, 0.55, 0.75)
+"""Temperatures of the candidates after the greedy one: higher, so each is a different reading."""
+FIRST_ROUND = 2  # candidates generated before looking at their results
+PARALLEL_ENGINES = {"local", "connect"}  # engines whose ``run`` may be called from several threads
+CANDIDATE_WORKERS = 2
 
 Listener = Callable[[str, dict[str, object]], None]
 USER_CODE = "user-code"  # the model id of a run whose code a person wrote or edited
@@ -35,6 +61,22 @@ USER_CODE = "user-code"  # the model id of a run whose code a person wrote or ed
 def temperature_for(number: int) -> float:
     """Temperature 0 first, then rising: a retry draws a different answer."""
     return TEMPERATURES[min(number - 1, len(TEMPERATURES) - 1)]
+
+
+def candidate_temperatures(first: float, count: int) -> list[float]:
+    """The greedy candidate at the attempt's temperature, the others at rising, higher ones."""
+    rest = [t for t in CANDIDATE_TEMPERATURES if t > first] or [CANDIDATE_TEMPERATURES[-1]]
+    return [first, *(rest[i % len(rest)] for i in range(count - 1))]
+
+
+@dataclass
+class Outcome:
+    """What an attempt that returned a result answered with, kept until the run picks its answer."""
+
+    result: ResultPreview
+    alarms: list[str] = field(default_factory=list)  # the result checks it failed
+    confidence: Confidence | None = None
+    alternatives: list[Alternative] = field(default_factory=list)
 
 
 def stop_reason(attempts: list[Attempt], settings: Settings) -> str | None:
@@ -75,6 +117,7 @@ class Run:
         self.named = list(zip(shown, view_names(tables), strict=True))
         self.bindings = bindings_for(tables)
         self._stored_seconds = 0.0  # time spent saving this run so far
+        self.outcomes: dict[int, Outcome] = {}  # attempt number -> the result it returned
         self.answer = Answer(
             status="running",
             run_id=run_id or new_run_id(),
@@ -133,16 +176,43 @@ class Run:
         return self.finish(reason, time.perf_counter() - start)
 
     def finish(self, reason: str | None, seconds: float) -> Answer:
-        last = self.answer.attempts[-1]
-        self.answer.status = "succeeded" if last.error is None else "failed"
+        last = self.answering()
+        suspect = last.error is not None and last.error.kind is ErrorKind.SUSPECT_RESULT
+        self.answer.status = "succeeded" if last.error is None or suspect else "failed"
         self.answer.code = last.code
-        self.answer.error = last.error
+        self.answer.error = None if suspect else last.error
         self.answer.stop_reason = reason
+        self.apply_outcome(last.number)
         self.answer.seconds = seconds
         self.answer.summary = summarize(self.answer)
         self.save()
         self.listener("done", {"status": self.answer.status, "run_id": self.answer.run_id})
         return self.answer
+
+    def answering(self) -> Attempt:
+        """The attempt the run answers with: the last one, unless it failed after a result that was
+        only suspect; then the last suspect one (a doubtful answer, said so, beats none)."""
+        last = self.answer.attempts[-1]
+        if last.error is None:
+            return last
+        suspects = [
+            a for a in self.answer.attempts
+            if a.error is not None and a.error.kind is ErrorKind.SUSPECT_RESULT and a.number in self.outcomes
+        ]  # fmt: skip
+        return suspects[-1] if suspects else last
+
+    def apply_outcome(self, number: int) -> None:
+        """The answering attempt's result, confidence and alternatives into the answer, with notices."""
+        outcome = self.outcomes.get(number)
+        if outcome is None:
+            return
+        self.answer.result = outcome.result
+        self.answer.confidence, self.answer.alternatives = outcome.confidence, outcome.alternatives
+        self.answer.suspect = list(outcome.alarms)
+        if outcome.alarms:
+            self.answer.notices.append("This answer may be wrong: " + "; ".join(outcome.alarms) + ".")
+        if outcome.confidence is not None and outcome.confidence.agree < outcome.confidence.executed:
+            self.answer.notices.append(agreement_notice(outcome.confidence, outcome.alternatives))
 
     def save(self) -> None:
         """Save the answer document. ``timings["store"]`` counts the saves before this one, so the
@@ -157,13 +227,28 @@ class Run:
         self.listener("stage", {"attempt": number, "stage": "generate"})
         start = time.perf_counter()
         try:
-            self.generate(attempt)
+            if self.settings.candidates > 1:
+                self.candidates(attempt)
+            else:
+                self.generate(attempt)
         except AskSparkError as exc:  # a provider that is down: recorded, never raised out
             attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
-        if attempt.error is None:
+        if attempt.error is None and self.settings.candidates == 1:
             self.check_and_run(attempt)
+            self.check_outcome(attempt)
         attempt.seconds = time.perf_counter() - start
         return attempt
+
+    def check_outcome(self, attempt: Attempt) -> None:
+        """Keep a single-candidate attempt's result; a result the checks doubt fails as suspect."""
+        if attempt.error is not None or self.answer.result is None:
+            return
+        alarms = self.alarms(self.answer.result)
+        self.outcomes[attempt.number] = Outcome(result=self.answer.result, alarms=alarms)
+        attempt.error = suspect_failure(alarms)
+
+    def alarms(self, result: ResultPreview) -> list[str]:
+        return check_result(self.question, result) if self.settings.result_checks else []
 
     def check_and_run(self, attempt: Attempt) -> None:
         """Validate the attempt's code, then dry-run and execute it on the engine; failures are recorded."""
@@ -176,6 +261,20 @@ class Run:
 
     def generate(self, attempt: Attempt) -> None:
         assert self.llm is not None, "a run without a model only executes given code"
+        messages = self.messages(attempt)
+        start = time.perf_counter()
+        completion = self.llm.complete(
+            messages, temperature=attempt.temperature or 0.0, max_tokens=self.settings.llm_max_tokens
+        )
+        attempt.timings["generate"] = time.perf_counter() - start
+        attempt.prompt_tokens, attempt.completion_tokens = (
+            completion.prompt_tokens,
+            completion.completion_tokens,
+        )
+        attempt.code, attempt.error = self.code_of(completion)
+
+    def messages(self, attempt: Attempt) -> list[Message]:
+        """The attempt's prompt, built once (timed as ``prompt``)."""
         start = time.perf_counter()
         messages = build_messages(
             self.question,
@@ -186,25 +285,21 @@ class Run:
             options=ContextOptions.from_settings(self.settings),
         )
         attempt.timings["prompt"] = time.perf_counter() - start
-        start = time.perf_counter()
-        completion = self.llm.complete(
-            messages, temperature=attempt.temperature or 0.0, max_tokens=self.settings.llm_max_tokens
+        return messages
+
+    def code_of(self, completion: Completion) -> tuple[str, Failure | None]:
+        """The code in a reply, or the reply itself with a ``no_code`` failure."""
+        assert self.llm is not None
+        code = extract_code(completion.text, "python" if self.style == "ray" else self.llm.style)
+        if code is not None:
+            return code, None
+        return completion.text, Failure(
+            kind=ErrorKind.NO_CODE,
+            message="the reply held no code",
+            suggestion="reply with one fenced code block"
+            if self.style != "sql"
+            else "reply with one ```sql block",
         )
-        attempt.timings["generate"] = time.perf_counter() - start
-        attempt.prompt_tokens, attempt.completion_tokens = (
-            completion.prompt_tokens,
-            completion.completion_tokens,
-        )
-        attempt.code = extract_code(completion.text, "python" if self.style == "ray" else self.llm.style)
-        if attempt.code is None:
-            attempt.code = completion.text
-            attempt.error = Failure(
-                kind=ErrorKind.NO_CODE,
-                message="the reply held no code",
-                suggestion="reply with one fenced code block"
-                if self.style != "sql"
-                else "reply with one ```sql block",
-            )
 
     def validate(self, attempt: Attempt) -> None:
         attempt.stage = "validate"
@@ -218,15 +313,27 @@ class Run:
     def run_on_engine(self, attempt: Attempt) -> None:
         attempt.stage = "dry_run"
         self.listener("stage", {"attempt": attempt.number, "stage": "dry_run"})
-        job = Job(
+        execution = self.engine.run(self.job(attempt.number, attempt.code or ""))
+        self.take_execution(attempt, execution)
+        if execution.ok:
+            self.answer.result = execution.result
+
+    def job(self, number: int, code: str, candidate: int | None = None) -> Job:
+        """The engine job of an attempt's code; each candidate keeps its full result in its own directory."""
+        output = self.settings.runs_dir / self.answer.run_id
+        if candidate is not None:
+            output = output / f"a{number}c{candidate}"
+        return Job(
             run_id=self.answer.run_id,
-            attempt=attempt.number,
-            code=attempt.code or "",
+            attempt=number,
+            code=code,
             tables=self.bindings,
             limits=self.limits(),
-            output_dir=str(self.settings.runs_dir / self.answer.run_id),
+            output_dir=str(output),
         )
-        execution = self.engine.run(job)
+
+    def take_execution(self, attempt: Attempt, execution: Execution) -> None:
+        """Copy what the engine reports into the attempt and the answer (which engine ran it, notices)."""
         attempt.stage = "execute" if execution.stage == "execute" else "dry_run"
         attempt.timings |= execution.timings
         attempt.logs = execution.logs[-4000:]
@@ -236,8 +343,108 @@ class Run:
         for notice in execution.notices:
             if notice not in self.answer.notices:
                 self.answer.notices.append(notice)
-        if execution.ok:
+
+    # -- several candidates per attempt ------------------------------------------------------------
+
+    def candidates(self, attempt: Attempt) -> None:
+        """Generate candidates from one prompt (two, then one more at a time while they disagree), run
+        the valid ones, and let the largest group of equal results answer for the attempt."""
+        messages, asked = self.messages(attempt), self.settings.candidates
+        temperatures = candidate_temperatures(attempt.temperature or 0.0, asked)
+        records: list[CandidateRecord] = []
+        attempt.candidates = records  # filled as they come: a provider failure mid-way keeps the earlier
+        tried: list[tuple[CandidateRecord, Execution | None]] = []  # every distinct code, run or not
+        while not records or not enough([reading(r, e) for r, e in tried], len(records), asked):
+            batch = temperatures[len(records) : len(records) + (FIRST_ROUND if not records else 1)]
+            fresh = self.generate_candidates(attempt, messages, batch, records)
+            executions = self.run_candidates(attempt.number, [r for r in fresh if r.error is None])
+            tried += [(r, executions.get(r.number)) for r in fresh]
+        self.choose(attempt, tried)
+
+    def generate_candidates(
+        self,
+        attempt: Attempt,
+        messages: list[Message],
+        temperatures: Sequence[float],
+        records: list[CandidateRecord],
+    ) -> list[CandidateRecord]:
+        """New candidate records (appended to ``records``); the new distinct codes are returned."""
+        assert self.llm is not None, "a run without a model only executes given code"
+        self.listener("stage", {"attempt": attempt.number, "stage": "generate"})
+        start = time.perf_counter()
+        completions = complete_many(
+            self.llm, messages, temperatures=temperatures, max_tokens=self.settings.llm_max_tokens
+        )
+        attempt.timings["generate"] = attempt.timings.get("generate", 0.0) + time.perf_counter() - start
+        attempt.prompt_tokens = (attempt.prompt_tokens or 0) + sum(c.prompt_tokens or 0 for c in completions)
+        attempt.completion_tokens = (attempt.completion_tokens or 0) + sum(
+            c.completion_tokens or 0 for c in completions
+        )
+        fresh = []
+        for temperature, completion in zip(temperatures, completions, strict=True):
+            record = self.candidate_record(len(records) + 1, temperature, completion, records)
+            records.append(record)
+            if record.duplicate_of is None:
+                fresh.append(record)
+        return fresh
+
+    def candidate_record(
+        self, number: int, temperature: float, completion: Completion, earlier: list[CandidateRecord]
+    ) -> CandidateRecord:
+        """One candidate: its code, whether it repeats an earlier one, and its static verdict."""
+        code, failure = self.code_of(completion)
+        record = CandidateRecord(number=number, code=code, temperature=temperature, error=failure)
+        same = next((r.number for r in earlier if r.code == code and r.duplicate_of is None), None)
+        if failure is None and same is not None:
+            record.duplicate_of = same
+        elif failure is None:
+            record.stage = "validate"
+            failures = validate_static(code, contract=self.contract)
+            record.error = _merge(failures) if failures else None
+        return record
+
+    def run_candidates(self, number: int, records: list[CandidateRecord]) -> dict[int, Execution]:
+        """Run the candidates on the engine (two at a time where the engine allows) and check each
+        result; the executions by candidate number."""
+        if not records:
+            return {}
+        self.listener("stage", {"attempt": number, "stage": "execute"})
+        parallel = self.engine.id in PARALLEL_ENGINES and len(records) > 1
+        with ThreadPoolExecutor(max_workers=CANDIDATE_WORKERS if parallel else 1) as pool:
+            executions = list(pool.map(lambda r: self.run_candidate(number, r), records))
+        for record, execution in zip(records, executions, strict=True):
+            record.stage = "execute" if execution.stage == "execute" else "dry_run"
+            record.error = execution.error
+            if execution.ok and execution.result is not None:
+                record.error = suspect_failure(self.alarms(execution.result))
+        return {r.number: e for r, e in zip(records, executions, strict=True)}
+
+    def run_candidate(self, number: int, record: CandidateRecord) -> Execution:
+        start = time.perf_counter()
+        try:
+            execution = self.engine.run(self.job(number, record.code or "", record.number))
+        except AskSparkError as exc:  # an engine that is down: recorded, never raised out
+            failure = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
+            execution = Execution(ok=False, stage="dry_run", error=failure)
+        record.seconds = time.perf_counter() - start
+        return execution
+
+    def choose(self, attempt: Attempt, tried: list[tuple[CandidateRecord, Execution | None]]) -> None:
+        """The vote's winner answers for the attempt; when none returned a result, the greedy candidate
+        does (the feedback then shows its code and its error)."""
+        readings = [reading(r, e) for r, e in tried]
+        chosen = vote(readings, asked=self.settings.candidates)
+        for rank, group in enumerate(chosen.groups):
+            for index in group:
+                tried[index][0].group = rank
+        record, execution = tried[chosen.winner if chosen.winner is not None else 0]
+        attempt.code = record.code
+        if execution is not None:
+            self.take_execution(attempt, execution)
+        attempt.error, attempt.stage = record.error, record.stage
+        if chosen.winner is not None and execution is not None and execution.result is not None:
             self.answer.result = execution.result
+            self.outcomes[attempt.number] = outcome_of(chosen, readings)
 
     def limits(self) -> Limits:
         s = self.settings
@@ -247,6 +454,55 @@ class Run:
             max_result_bytes=s.max_result_bytes,
             memory_mb=s.worker_memory_mb,
         )
+
+
+def reading(record: CandidateRecord, execution: Execution | None) -> Reading:
+    """A candidate as the vote sees it: its code, its result if it returned one, its failure."""
+    result = execution.result if execution is not None and execution.ok else None
+    return Reading(code=record.code or "", result=result, failure=record.error)
+
+
+def outcome_of(chosen: Vote, readings: Sequence[Reading]) -> Outcome:
+    """The winning reading's result with the vote's confidence and the other readings."""
+    winner = readings[chosen.winner or 0]
+    assert winner.result is not None
+    alarms = winner.failure.message.split("; ") if winner.suspect and winner.failure else []
+    return Outcome(
+        result=winner.result,
+        alarms=alarms,
+        confidence=chosen.confidence(),
+        alternatives=chosen.alternatives(readings),
+    )
+
+
+def suspect_failure(alarms: list[str]) -> Failure | None:
+    """The ``suspect_result`` failure of a result the checks doubt, or None when none raised an alarm."""
+    if not alarms:
+        return None
+    return Failure(
+        kind=ErrorKind.SUSPECT_RESULT,
+        message="; ".join(alarms),
+        suggestion="reread the question and make the result match what it asks for",
+    )
+
+
+def agreement_notice(confidence: Confidence, alternatives: list[Alternative]) -> str:
+    """'2 of 3 readings agree — other reading: 1 row, first: customer=ALFKI, total=12.5'."""
+    text = f"{confidence.agree} of {confidence.executed} readings agree"
+    if alternatives:
+        text += " — other reading: " + describe_preview(alternatives[0].result)
+    return text
+
+
+def describe_preview(result: ResultPreview, limit: int = 160) -> str:
+    """A result in one short line: its size and its first row."""
+    rows = result.row_count if result.row_count is not None else len(result.rows)
+    size = f"{rows}{'+' if result.truncated else ''} row{'s' if rows != 1 else ''}"
+    if not result.rows:
+        return size
+    first = ", ".join(f"{c.name}={v}" for c, v in zip(result.columns, result.rows[0], strict=False))
+    text = f"{size}, first: {first}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _merge(failures: list[Failure]) -> Failure:

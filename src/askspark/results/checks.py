@@ -1,0 +1,264 @@
+"""Checks of a result against the question: cheap, precise signs that an answer that ran is wrong.
+
+Each check is a pure function ``(question, result) -> message | None`` and :data:`CHECKS` is the
+tuple the loop runs (sqlglot's optimizer rules read the same way: a list of same-shaped functions).
+A message goes back to the model as a ``suspect_result`` failure, so it says what looks wrong in a
+few words. Precision matters more than recall: a false alarm costs an attempt and, if it survives,
+tells the user a right answer may be wrong. Every check stays silent on the reference answers of
+every shipped suite (tests/test_checks.py runs them all).
+
+What a check may rely on: the question's words and the bounded result (column names, the rows of the
+preview; ``row_count`` when it is known). Nothing reads the tables again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from askspark.record import ResultPreview
+
+Check = Callable[[str, ResultPreview], str | None]
+
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "twenty": 20,
+}  # fmt: skip
+_NUMBER = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
+_RANKED = r"(?:most|highest|largest|biggest|best|greatest|top|lowest|smallest|least|fewest|worst|cheapest|" \
+    r"longest|shortest|oldest|newest|earliest|latest|busiest)"  # fmt: skip
+_RANKING = re.compile(rf"\btop\b|\b{_RANKED}\b|\brank", re.IGNORECASE)
+# "top 5", "top-three", "the 3 most", "5 largest"; not "top 10%" (a share, not a count).
+_TOP_N = re.compile(rf"\btop[- ]{_NUMBER}\b(?!\s*%)|\b{_NUMBER}\s+{_RANKED}\b", re.IGNORECASE)
+# The grouping phrases: "for each X", "per X", "every X", "X by Y" (not "sorted by", "placed by").
+_GROUPING = re.compile(r"\b(?:for each|for every|per|each|every|by)\s+", re.IGNORECASE)
+_NOT_GROUPING_BEFORE_BY = {
+    "sort", "sorted", "order", "ordered", "rank", "ranked", "followed", "placed", "made", "sold", "bought",
+    "shipped", "handled", "served", "divided", "multiplied", "increased", "decreased", "grew", "rose", "fell",
+    "dropped", "changed", "weighted", "filtered", "broken", "written", "taken", "owned", "reported", "then",
+}  # fmt: skip
+# Words that end a grouping phrase: "for each customer in Germany" groups by customer only.
+_PHRASE_END = {
+    "in", "of", "with", "and", "or", "the", "a", "an", "what", "which", "who", "how", "show", "list", "give",
+    "return", "that", "where", "when", "during", "from", "to", "for", "on", "at", "is", "was", "were",
+    "are", "has", "have", "had", "did", "do", "does", "their", "its", "his", "her", "sorted", "ordered",
+    "as", "than", "whose", "per", "by", "each", "every", "including", "plus", "along",
+}  # fmt: skip
+_AGGREGATE = re.compile(
+    r"\b(total|sum|average|avg|mean|median|count|number of|how many|highest|lowest|most|least|max|maximum|"
+    r"min|minimum|latest|earliest|first|last|best|worst|share|percentage|percent|revenue)\b",
+    re.IGNORECASE,
+)
+# Questions that ask for several rows per group: a listing, a ranking within groups, a running figure.
+_ROWS_PER_GROUP = re.compile(r"\b(list|rank\w*|within|running|cumulative|moving)\b", re.IGNORECASE)
+_PERCENT_QUESTION = re.compile(r"\b(percent|percentage|pct)\b|%", re.IGNORECASE)
+_PERCENT_COLUMN = {"pct", "percent", "percentage", "share"}
+# A percentage of change may be negative or above 100: not a share of a whole.
+_CHANGE = re.compile(r"change|growth|grow|increase|decrease|diff|delta|drop|rise|gain|loss|margin|return")
+_MAYBE_NONE = re.compile(r"\b(any|are there|is there|were there|whether)\b", re.IGNORECASE)
+# Words that make a column a measure, not a group key: "avg_order_value" does not name orders.
+_MEASURE_TOKENS = {
+    "per", "avg", "average", "sum", "total", "count", "cnt", "num", "number", "max", "min", "mean", "median",
+    "pct", "percent", "percentage", "share", "ratio", "rate",
+}  # fmt: skip
+_SLACK = 1e-6  # rounding noise around 0 and 100
+
+
+def _singular(word: str) -> str:
+    """A crude singular, enough to match 'customers' to a column 'customer' ('categories' -> 'category')."""
+    word = word.lower()
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def grouping_words(question: str, by: bool = True) -> list[str]:
+    """The nouns the question groups by: 'revenue for each product category by year' -> [product,
+    category, year]. Words after 'by' count only when ``by`` and when 'by' is not part of 'sorted by',
+    'placed by'..., nor a ranking's measure ('the top 3 products by revenue')."""
+    by = by and not _RANKING.search(question)
+    words: list[str] = []
+    for match in _GROUPING.finditer(question):
+        if match.group(0).lower().startswith("by") and (
+            not by or _word_before(question, match.start()) in _NOT_GROUPING_BEFORE_BY
+        ):
+            continue
+        words.extend(_phrase(question[match.end() :]))
+    return list(dict.fromkeys(words))
+
+
+def _word_before(text: str, index: int) -> str:
+    before = re.findall(r"[a-z]+", text[:index].lower())
+    return before[-1] if before else ""
+
+
+def _phrase(text: str) -> Iterator[str]:
+    """The words of the noun phrase that starts ``text``: two at most, and two more after an 'and'
+    ('customer and year'); it ends at punctuation or a word that ends it ('customer in Germany')."""
+    taken = 0
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9_]*(?:'s)?|[^\sA-Za-z]", text)[:6]:
+        if word.lower() == "and" and taken:
+            taken = 0
+            continue
+        if taken == 2 or not word[0].isalpha() or word.lower() in _PHRASE_END:
+            return
+        taken += 1
+        yield _singular(word.removesuffix("'s"))
+        if word.endswith("'s"):  # "each supplier's revenue" groups by supplier
+            return
+
+
+def _tokens(column: str) -> list[str]:
+    """A column name's words: 'customerName' and 'customer_name' both give [customer, name]."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", column)
+    return [t.lower() for t in re.split(r"[^A-Za-z0-9]+", spaced) if t]
+
+
+def matching_columns(word: str, result: ResultPreview) -> list[int]:
+    """Indexes of the result columns named after ``word`` ('customer' -> customer, customer_id), but not
+    a measure named after it ('items_per_order', 'avg_order_revenue' are not order columns)."""
+    found = []
+    for index, column in enumerate(result.columns):
+        tokens = [_singular(t) for t in _tokens(column.name)]
+        if word in tokens and not _MEASURE_TOKENS & set(tokens):
+            found.append(index)
+    return found
+
+
+def _grouped_columns(question: str, result: ResultPreview) -> dict[str, list[int]]:
+    """Each grouping word of the question that names a result column, with those columns."""
+    words = {w: matching_columns(w, result) for w in grouping_words(question)}
+    return {w: cols for w, cols in words.items() if cols}
+
+
+def top_n(question: str) -> int | None:
+    """The N of 'top N' / 'the N most ...', or None."""
+    match = _TOP_N.search(question)
+    if match is None:
+        return None
+    text = (match.group(1) or match.group(2)).lower()
+    return NUMBER_WORDS.get(text) or int(text)
+
+
+# -- the checks -------------------------------------------------------------------------------------
+
+
+def empty_result(question: str, result: ResultPreview) -> str | None:
+    """No rows, unless the question allows none ('are there any ...?')."""
+    if result.rows or result.truncated or _MAYBE_NONE.search(question):
+        return None
+    return "the result is empty: check the filters (literal values, date formats, spelling and case)"
+
+
+def one_row_for_each(question: str, result: ResultPreview) -> str | None:
+    """'For each X' answered with a single row that has an X column (e.g. ORDER BY ... LIMIT 1)."""
+    if len(result.rows) != 1 or result.truncated:
+        return None
+    grouped = _grouped_columns(question, result)
+    if not grouped:
+        return None
+    word = next(iter(grouped))
+    return (
+        f"the question asks for each {word} but the result has 1 row (group by {word} and keep every group)"
+    )
+
+
+def duplicate_groups(question: str, result: ResultPreview) -> str | None:
+    """'For each X, the total/highest ...' with an X value on several rows: one row per X was asked.
+
+    Only for a question asking for one value per group (an aggregate word, no 'top N', no listing,
+    ranking within groups or running figure), and over all grouping words together ('per customer
+    and year' may repeat a customer)."""
+    if top_n(question) is not None or not _AGGREGATE.search(question) or _ROWS_PER_GROUP.search(question):
+        return None
+    grouped = _grouped_columns(question, result)
+    if not grouped:
+        return None
+    columns = sorted({cols[0] for cols in grouped.values()})
+    keys = [tuple(_hashable(row[i]) for i in columns) for row in result.rows]
+    if len(set(keys)) == len(keys):
+        return None
+    names = ", ".join(result.columns[i].name for i in columns)
+    return f"the question asks for one row per {' and '.join(grouped)} but {names} repeats across rows"
+
+
+def null_column(question: str, result: ResultPreview) -> str | None:
+    """A column whose every value is null (a join on the wrong key, a misspelt literal in CASE ...)."""
+    if not result.rows:
+        return None
+    for index, column in enumerate(result.columns):
+        if all(row[index] is None for row in result.rows):
+            return f"column {column.name!r} is null on every row (check the join keys and the expressions)"
+    return None
+
+
+def more_than_top_n(question: str, result: ResultPreview) -> str | None:
+    """'Top N' answered with more than N rows (a per-group top N asks for more: not checked then)."""
+    n = top_n(question)
+    if n is None or grouping_words(question, by=False):
+        return None
+    rows = result.row_count if result.row_count is not None else len(result.rows)
+    if rows <= n and not result.truncated:
+        return None
+    return (
+        f"the question asks for the top {n} but the result has {rows}{'+' if result.truncated else ''} rows"
+    )
+
+
+def percentage_out_of_range(question: str, result: ResultPreview) -> str | None:
+    """A share of a whole outside 0-100 (a fraction 0-1 is fine too); changes and margins may be."""
+    if _CHANGE.search(question.lower()):
+        return None
+    for index in _percentage_columns(question, result):
+        values = [
+            v for row in result.rows if isinstance(v := row[index], int | float) and not isinstance(v, bool)
+        ]
+        bad = [v for v in values if v < -_SLACK or v > 100 + _SLACK]
+        if bad:
+            name = result.columns[index].name
+            return (
+                f"{name!r} should be a percentage but holds {bad[0]!r} (check the numerator and denominator)"
+            )
+    return None
+
+
+def _percentage_columns(question: str, result: ResultPreview) -> list[int]:
+    """Columns named as a percentage or share; or, when the question asks for a percentage, the only
+    numeric column whose name is not a count or a key."""
+    named = [
+        i for i, c in enumerate(result.columns)
+        if _PERCENT_COLUMN & set(_tokens(c.name)) and not _CHANGE.search(c.name.lower())
+    ]  # fmt: skip
+    if named or not _PERCENT_QUESTION.search(question):
+        return named
+    numeric = [i for i, c in enumerate(result.columns) if _is_number_type(c.type)]
+    return (
+        numeric if len(numeric) == 1 and not _CHANGE.search(result.columns[numeric[0]].name.lower()) else []
+    )
+
+
+def _is_number_type(spark_type: str) -> bool:
+    return spark_type.lower().startswith(("double", "float", "decimal"))
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+CHECKS: tuple[Check, ...] = (
+    empty_result,
+    one_row_for_each,
+    duplicate_groups,
+    null_column,
+    more_than_top_n,
+    percentage_out_of_range,
+)
+
+
+def check_result(question: str, result: ResultPreview, checks: Sequence[Check] = CHECKS) -> list[str]:
+    """Every alarm the checks raise on ``result`` for ``question``, in check order (empty: none).
+    Messages hold no '; ': the loop joins several into one failure message with it."""
+    return [message for check in checks if (message := check(question, result)) is not None]
