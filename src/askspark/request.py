@@ -44,6 +44,12 @@ class Options(BaseModel):
     )
     max_attempts: int | None = Field(default=None, ge=1, le=20, description="Attempts, the first included.")
     row_limit: int | None = Field(default=None, ge=1, description="Rows in the answer.")
+    candidates: int | None = Field(
+        default=None,
+        ge=1,
+        le=9,
+        description="Candidate answers per attempt, chosen by vote on their results (1 = no vote).",
+    )
 
     def settings(self, base: Settings) -> Settings:
         """``base`` with this request's overrides: every option named like a setting, when given."""

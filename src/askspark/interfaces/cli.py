@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic.fields import FieldInfo
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -195,6 +196,22 @@ def show_answer(answer: Answer) -> None:
         f"[{style}]{answer.status}[/{style}] run {answer.run_id} in {answer.seconds:.1f} s: {answer.summary}",
         highlight=False,
     )
+    show_trust(answer)
+
+
+def show_trust(answer: Answer) -> None:
+    """How far the answer can be trusted: the candidates' agreement and the other readings they gave."""
+    if answer.confidence is not None:
+        c = answer.confidence
+        style = "green" if c.agree == c.executed else "bold yellow"
+        out.print(f"[{style}]confidence: {c.agree} of {c.executed} readings agree[/{style}]", highlight=False)
+    for i, alt in enumerate(answer.alternatives, 1):
+        first = alt.result.rows[0] if alt.result.rows else []
+        out.print(
+            f"[yellow]other reading {i}[/yellow] ({alt.count} candidate(s), {len(alt.result.rows)} row(s)); "
+            f"first row: {escape(str(first))}",
+            highlight=False,
+        )
 
 
 def result_table(answer: Answer) -> Table:

@@ -147,7 +147,8 @@ function follow(runId, question) {
   current = null;
   showRunHeader(runId, "queued", question);
   $("attempts").replaceChildren();
-  for (const id of ["notices", "result", "downloads"]) $(id).replaceChildren();
+  for (const id of ["notices", "result", "downloads", "alternatives"]) $(id).replaceChildren();
+  $("confidence").hidden = true;
   $("summary").textContent = "";
   $("truncated").hidden = true;
   $("code").value = "";
@@ -224,7 +225,35 @@ function showAnswer(answer) {
   $("notices").replaceChildren(...notices.map((n) => el("li", n)));
   $("code").value = answer.code || "";
   $("summary").textContent = answer.summary || (answer.error ? answer.error.message : "");
+  showConfidence(answer);
   showResult(answer);
+  showAlternatives(answer.alternatives || []);
+}
+
+// How far the answer can be trusted: agreement of the candidate readings, and result checks that fired.
+function showConfidence(answer) {
+  const parts = [];
+  const c = answer.confidence;
+  if (c) parts.push(`${c.agree} of ${c.executed} readings agree`);
+  for (const alarm of answer.suspect || []) parts.push(`check: ${alarm}`);
+  $("confidence").hidden = parts.length === 0;
+  $("confidence").textContent = parts.length ? `Confidence: ${parts.join(" · ")}` : "";
+  const low = (c && c.agree < c.executed) || (answer.suspect || []).length > 0;
+  $("confidence").className = low ? "confidence low" : "confidence";
+}
+
+// Each other distinct result the candidates gave: how many gave it, its code and its first rows.
+function showAlternatives(alternatives) {
+  const nodes = alternatives.map((alt, i) => {
+    const details = el("details", "", "alternative");
+    const readings = alt.count === 1 ? "1 reading" : `${alt.count} readings`;
+    details.appendChild(el("summary", `Other reading ${i + 1} (${readings})`));
+    details.appendChild(el("pre", alt.code, "mono"));
+    const r = alt.result;
+    details.appendChild(grid(r.columns.map((col) => `${col.name} (${col.type})`), r.rows));
+    return details;
+  });
+  $("alternatives").replaceChildren(...nodes);
 }
 
 function showResult(answer) {
