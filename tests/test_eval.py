@@ -269,3 +269,19 @@ def test_eval_command_usage_errors_exit_2(tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "does not exist" in missing.output
     no_match = CliRunner().invoke(app, [str(SUITE), "--tags", "no-such-tag", "--model", "reference"])
     assert no_match.exit_code == 2 and "no question" in no_match.output
+
+
+def test_honesty_counts_flagged_answers_among_right_and_wrong() -> None:
+    from askspark.evals.report import Honesty, QuestionResult
+
+    def result(correct: bool, flagged: bool, status: str = "succeeded") -> QuestionResult:
+        return QuestionResult(
+            id="q", question="q", tags=[], correct=correct, first_attempt_correct=correct, attempts=1,
+            status=status, flagged=flagged,
+        )  # fmt: skip
+
+    results = [result(False, True), result(False, False), result(True, False), result(True, True)]
+    results.append(result(False, False, status="failed"))  # a failed run is not a confident wrong answer
+    honesty = Honesty.of(results)
+    assert (honesty.wrong, honesty.wrong_flagged, honesty.right, honesty.right_flagged) == (2, 1, 2, 1)
+    assert "wrong answers flagged 1/2 = 50%" in honesty.line()

@@ -45,10 +45,40 @@ class QuestionResult(BaseModel):
     answer_preview: list[list[Any]] = Field(default_factory=list)
     expected_preview: list[list[Any]] = Field(default_factory=list)
     attempt_log: list[dict[str, Any]] = Field(default_factory=list)  # each attempt: code, stage, error
+    # The answer said it may be wrong: candidates disagreed or a result check fired (issue 12's honesty).
+    flagged: bool = False
+    confidence: str | None = None  # "agree/executed" when candidates voted
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class Honesty(BaseModel):
+    """How often an answer that ran carried a doubt signal, split by whether it was right."""
+
+    wrong: int  # answers that ran and were wrong
+    wrong_flagged: int
+    right: int
+    right_flagged: int
+
+    @classmethod
+    def of(cls, results: Sequence[QuestionResult]) -> Honesty:
+        ran = [r for r in results if r.status == "succeeded"]
+        wrong = [r for r in ran if not r.correct]
+        right = [r for r in ran if r.correct]
+        return cls(
+            wrong=len(wrong),
+            wrong_flagged=sum(r.flagged for r in wrong),
+            right=len(right),
+            right_flagged=sum(r.flagged for r in right),
+        )
+
+    def line(self) -> str:
+        def rate(k: int, n: int) -> str:
+            return f"{k}/{n} = {k / n:.0%}" if n else "0/0"
+
+        return f"wrong answers flagged {rate(self.wrong_flagged, self.wrong)}; right answers flagged {rate(self.right_flagged, self.right)}"
 
 
 class Summary(BaseModel):
@@ -69,6 +99,7 @@ class Summary(BaseModel):
     total_tokens: int
     peak_rss_mb: float
     spark_rss_mb: float | None = None
+    honesty: Honesty | None = None
 
 
 class Report(BaseModel):
@@ -107,7 +138,7 @@ def summarize(results: Sequence[QuestionResult], engine: Engine | None = None) -
         total_seconds=round(sum(seconds), 3),
         stage_seconds={s: round(sum(r.stage_seconds.get(s, 0.0) for r in results), 3) for s in STAGES},
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
-        peak_rss_mb=peak_rss_mb(), spark_rss_mb=spark_rss_mb(engine),
+        peak_rss_mb=peak_rss_mb(), spark_rss_mb=spark_rss_mb(engine), honesty=Honesty.of(results),
     )  # fmt: skip
 
 
@@ -193,6 +224,8 @@ def to_markdown(report: Report) -> str:
         f"| tokens (prompt + completion) | {s.prompt_tokens} + {s.completion_tokens} = {s.total_tokens} |",
         f"| peak RSS of this process | {s.peak_rss_mb:.0f} MB |",
     ]
+    if s.honesty is not None:
+        lines.append(f"| honesty (flagged: low agreement or a result check) | {s.honesty.line()} |")
     if s.spark_rss_mb is not None:
         lines.append(f"| peak RSS of the Spark server | {s.spark_rss_mb:.0f} MB |")
     return "\n".join(lines) + "\n"
