@@ -139,3 +139,16 @@ def test_ask_in_a_fresh_process(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["status"] == "succeeded"
+
+
+def test_catalog_dataset_generates_a_registered_dataset_and_names_the_known_ones(tmp_path: Path) -> None:
+    env = {**os.environ, "ASKSPARK_HOME": str(tmp_path / "home")}
+    askspark = [sys.executable, "-m", "askspark.interfaces.cli"]
+    made = subprocess.run(
+        [*askspark, "catalog", "dataset", "retail"], env=env, capture_output=True, text=True
+    )
+    assert made.returncode == 0 and "retail.sales: 9000 rows" in made.stdout
+    unknown = subprocess.run(
+        [*askspark, "catalog", "dataset", "retial"], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and "did you mean 'retail'" in unknown.stderr

@@ -320,6 +320,20 @@ def catalog_sample() -> None:
         out.print(f"{info.full_name}: {info.row_count} rows", highlight=False)
 
 
+@catalog_app.command("dataset")
+@handles_errors()
+def catalog_dataset(
+    name: Annotated[
+        str, typer.Argument(help="A dataset of the evaluation suites (see the error for the list).")
+    ],
+) -> None:
+    """(Re)generate a deterministic dataset of the evaluation suites (northwind, events, retail, ...)."""
+    from askspark.catalog.devsets import generate
+
+    for info in generate(name, get_settings()):
+        out.print(f"{info.full_name}: {info.row_count} rows", highlight=False)
+
+
 @catalog_app.command("tpch")
 @handles_errors()
 def catalog_tpch(
