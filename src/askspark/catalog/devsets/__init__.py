@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 # database name -> "module:function"; northwind and tpch keep their own modules.
 DATASETS: dict[str, str] = {
     "northwind": "askspark.catalog.sample:generate_northwind",
+    "clinic": "askspark.catalog.devsets.clinic:generate",
+    "sensors": "askspark.catalog.devsets.sensors:generate",
 }
 
 
