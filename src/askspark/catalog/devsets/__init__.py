@@ -22,6 +22,8 @@ DATASETS: dict[str, str] = {
     "northwind": "askspark.catalog.sample:generate_northwind",
     "events": "askspark.catalog.devsets.events:generate",
     "retail": "askspark.catalog.devsets.retail:generate",
+    "clinic": "askspark.catalog.devsets.clinic:generate",
+    "sensors": "askspark.catalog.devsets.sensors:generate",
 }
 
 
