@@ -116,26 +116,37 @@ COLUMN_COMMENTS: dict[str, dict[str, str]] = {
 
 def generate_northwind(settings: Settings) -> list[TableInfo]:
     """Write the ``northwind`` sample tables under the warehouse and register them; same bytes every time."""
-    catalog = LocalCatalog(settings)
     tables = {"nasdaq": nasdaq_table(), "orders": orders_table()}
+    return register_tables(settings, DATABASE, tables, TABLE_COMMENTS, COLUMN_COMMENTS)
+
+
+def register_tables(
+    settings: Settings,
+    database: str,
+    tables: dict[str, pa.Table],
+    comments: dict[str, str],
+    column_comments: dict[str, dict[str, str]],
+) -> list[TableInfo]:
+    """Write each table as Parquet under the warehouse and register it in the local catalog with its
+    comments: how every generated dataset (northwind and the development sets) lands in the catalog."""
+    catalog = LocalCatalog(settings)
     infos = []
     for name, table in tables.items():
-        directory = settings.warehouse / DATABASE / name
-        _write_parquet(table, directory)
-        infos.append(
-            catalog.add(
-                DATABASE,
-                name,
-                directory,
-                fmt="parquet",
-                comment=TABLE_COMMENTS[name],
-                column_comments=COLUMN_COMMENTS[name],
-            )
+        directory = settings.warehouse / database / name
+        write_parquet(table, directory)
+        info = catalog.add(
+            database,
+            name,
+            directory,
+            fmt="parquet",
+            comment=comments[name],
+            column_comments=column_comments[name],
         )
+        infos.append(info)
     return infos
 
 
-def _write_parquet(table: pa.Table, directory: Path) -> None:
+def write_parquet(table: pa.Table, directory: Path) -> None:
     """Replace ``directory`` with one holding ``data.parquet`` (written to a temporary file first)."""
     if directory.exists():
         shutil.rmtree(directory)

@@ -13,8 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from askspark.catalog.base import TableInfo
-from askspark.catalog.local import LocalCatalog
-from askspark.catalog.sample import _write_parquet
+from askspark.catalog.sample import register_tables
 from askspark.settings import Settings
 
 DATABASE = "events"
@@ -62,22 +61,7 @@ def generate(settings: Settings) -> list[TableInfo]:
     rng = np.random.default_rng(20250101)
     users = users_table(rng)
     tables = {"users": users, "events": events_table(rng, users)}
-    catalog = LocalCatalog(settings)
-    infos = []
-    for name, table in tables.items():
-        directory = settings.warehouse / DATABASE / name
-        _write_parquet(table, directory)
-        infos.append(
-            catalog.add(
-                DATABASE,
-                name,
-                directory,
-                fmt="parquet",
-                comment=TABLE_COMMENTS[name],
-                column_comments=COLUMN_COMMENTS[name],
-            )  # fmt: skip
-        )
-    return infos
+    return register_tables(settings, DATABASE, tables, TABLE_COMMENTS, COLUMN_COMMENTS)
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:

@@ -16,8 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from askspark.catalog.base import TableInfo
-from askspark.catalog.local import LocalCatalog
-from askspark.catalog.sample import _write_parquet
+from askspark.catalog.sample import register_tables
 from askspark.settings import Settings
 
 DATABASE = "retail"
@@ -128,22 +127,7 @@ def generate(settings: Settings) -> list[TableInfo]:
         "stores": stores,
         "customers": customers,
     }
-    catalog = LocalCatalog(settings)
-    infos = []
-    for name, table in tables.items():
-        directory = settings.warehouse / DATABASE / name
-        _write_parquet(table, directory)
-        infos.append(
-            catalog.add(
-                DATABASE,
-                name,
-                directory,
-                fmt="parquet",
-                comment=TABLE_COMMENTS[name],
-                column_comments=COLUMN_COMMENTS[name],
-            )  # fmt: skip
-        )
-    return infos
+    return register_tables(settings, DATABASE, tables, TABLE_COMMENTS, COLUMN_COMMENTS)
 
 
 def products_table() -> pa.Table:

@@ -12,8 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from askspark.catalog.base import TableInfo
-from askspark.catalog.local import LocalCatalog
-from askspark.catalog.sample import _write_parquet
+from askspark.catalog.sample import register_tables
 from askspark.settings import Settings
 
 DATABASE = "sensors"
@@ -64,23 +63,8 @@ COLUMN_COMMENTS: dict[str, dict[str, str]] = {
 
 def generate(settings: Settings) -> list[TableInfo]:
     """Write the ``sensors`` tables under the warehouse and register them; same bytes every time."""
-    catalog = LocalCatalog(settings)
     tables = {"devices": devices_table(), "readings": readings_table()}
-    infos = []
-    for name, table in tables.items():
-        directory = settings.warehouse / DATABASE / name
-        _write_parquet(table, directory)
-        infos.append(
-            catalog.add(
-                DATABASE,
-                name,
-                directory,
-                fmt="parquet",
-                comment=TABLE_COMMENTS[name],
-                column_comments=COLUMN_COMMENTS[name],
-            )
-        )
-    return infos
+    return register_tables(settings, DATABASE, tables, TABLE_COMMENTS, COLUMN_COMMENTS)
 
 
 def devices_table() -> pa.Table:
