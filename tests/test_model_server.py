@@ -138,6 +138,14 @@ def test_complete_round_trip(fake: Settings) -> None:
     assert llm.remote and local.calls == 0
 
 
+def test_candidates_in_one_daemon_call(fake: Settings) -> None:
+    start_model_server(fake)
+    llm, local = _client(fake)
+    outs = llm.complete_many(QUESTION, temperatures=[0.0, 0.5, 0.7], max_tokens=32)
+    assert [o.text for o in outs] == [f" echo(Who buys?) t={t} n=32" for t in (0.0, 0.5, 0.7)]
+    assert llm.remote and local.calls == 0
+
+
 def test_prestart_is_part_of_the_text(fake: Settings) -> None:
     start_model_server(fake)
     llm, _ = _client(fake)

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -46,7 +46,7 @@ from askspark.errors import (
     ProviderError,
     UsageError,
 )
-from askspark.llm.base import LLM, Completion, Message
+from askspark.llm.base import LLM, Completion, Message, complete_many
 from askspark.llm.model_files import model_path
 from askspark.processes import command_line_has, pid_alive, stop_group
 from askspark.settings import Settings, get_settings
@@ -234,24 +234,30 @@ class RemoteEmbeddedLLM:
 
     def complete(self, messages: list[Message], *, temperature: float, max_tokens: int) -> Completion:
         """Continue the chat in the daemon, or in-process if the daemon is gone."""
+        return self.complete_many(messages, temperatures=[temperature], max_tokens=max_tokens)[0]
+
+    def complete_many(
+        self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
+    ) -> list[Completion]:
+        """Several completions of one prompt in one daemon call (the daemon gives each its own seed and
+        reads the prompt once), or in-process if the daemon is gone."""
         if self._fallback is None:
             body = {
                 "messages": [m.model_dump() for m in messages],
-                "temperature": temperature,
+                "temperatures": list(temperatures),
                 "max_tokens": max_tokens,
             }
+            seconds = self.settings.llm_timeout_seconds * max(1, len(temperatures))
             try:
-                status, data = _request(
-                    self.state.socket, "POST", "/complete", body, self.settings.llm_timeout_seconds
-                )
+                status, data = _request(self.state.socket, "POST", "/complete", body, seconds)
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 self._give_up_remote(exc)
             else:
                 if status != 200:
                     _raise_remote_error(status, data)
-                return Completion(**data)
+                return [Completion(**c) for c in data["completions"]]
         assert self._fallback is not None
-        return self._fallback.complete(messages, temperature=temperature, max_tokens=max_tokens)
+        return complete_many(self._fallback, messages, temperatures=temperatures, max_tokens=max_tokens)
 
     def _give_up_remote(self, exc: BaseException) -> None:
         if isinstance(exc, TimeoutError) and pid_alive(self.state.pid):
@@ -458,19 +464,22 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             messages = [Message(**m) for m in request["messages"]]
-            temperature, max_tokens = float(request["temperature"]), int(request["max_tokens"])
+            temperatures = [float(t) for t in request["temperatures"]] or [0.0]
+            max_tokens = int(request["max_tokens"])
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
             self._send(400, UsageError(f"bad /complete request: {exc}").to_dict())
             return
         try:
-            completion = self.server.llm.complete(messages, temperature=temperature, max_tokens=max_tokens)
+            completions = complete_many(
+                self.server.llm, messages, temperatures=temperatures, max_tokens=max_tokens
+            )
         except AskSparkError as exc:
             self._send(exc.status, exc.to_dict())
             return
         except Exception as exc:  # keep serving; the client reports it
             self._send(500, ProviderError(f"the model server failed: {type(exc).__name__}: {exc}").to_dict())
             return
-        self._send(200, completion.model_dump())
+        self._send(200, {"completions": [c.model_dump() for c in completions]})
 
 
 def _bind(sock_path: Path) -> _Server:
