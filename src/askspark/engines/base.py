@@ -74,6 +74,8 @@ class Engine(Protocol):
 
     id: str
     contract: Contract = Contract.SPARK  # the code it runs: answer(spark, tables) unless it says otherwise
+    # Jobs it may run at once from several threads (an attempt's candidates); 1 = one at a time.
+    parallel_jobs: int = 1
 
     @property
     def state(self) -> EngineServer | None:

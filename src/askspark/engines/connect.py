@@ -70,6 +70,7 @@ class ConnectEngine(Engine):
     """Runs jobs on a Spark Connect endpoint, each in a sandboxed worker behind the token bridge."""
 
     id = "connect"
+    parallel_jobs = 2  # the same runner as local: each job takes its own worker
 
     def __init__(self, settings: Settings, readable: list[Path] | None = None) -> None:  # noqa: ARG002
         """Open the bridge to ``settings.remote``; the cluster is contacted only when a job comes."""

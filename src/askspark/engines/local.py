@@ -23,6 +23,7 @@ class LocalEngine(Engine):
     """Runs jobs on the locally owned (or shared) Spark Connect server, each in a sandboxed worker."""
 
     id = "local"
+    parallel_jobs = 2  # run() is thread-safe: each job takes its own worker (two cores here)
 
     def __init__(
         self, settings: Settings, readable: list[Path] | None = None, *, server: OwnedServer | None = None

@@ -51,8 +51,6 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8)
 CANDIDATE_TEMPERATURES = (0.5, 0.7, 0.9, 0.6, 0.8, 1.0, 0.55, 0.75)
 """Temperatures of the candidates after the greedy one: higher, so each is a different reading."""
 FIRST_ROUND = 2  # candidates generated before looking at their results
-PARALLEL_ENGINES = {"local", "connect"}  # engines whose ``run`` may be called from several threads
-CANDIDATE_WORKERS = 2
 
 Listener = Callable[[str, dict[str, object]], None]
 USER_CODE = "user-code"  # the model id of a run whose code a person wrote or edited
@@ -404,13 +402,12 @@ class Run:
         return record
 
     def run_candidates(self, number: int, records: list[CandidateRecord]) -> dict[int, Execution]:
-        """Run the candidates on the engine (two at a time where the engine allows) and check each
+        """Run the candidates on the engine (as many at a time as it declares) and check each
         result; the executions by candidate number."""
         if not records:
             return {}
         self.listener("stage", {"attempt": number, "stage": "execute"})
-        parallel = self.engine.id in PARALLEL_ENGINES and len(records) > 1
-        with ThreadPoolExecutor(max_workers=CANDIDATE_WORKERS if parallel else 1) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.engine.parallel_jobs, len(records)))) as pool:
             executions = list(pool.map(lambda r: self.run_candidate(number, r), records))
         for record, execution in zip(records, executions, strict=True):
             record.stage = "execute" if execution.stage == "execute" else "dry_run"
