@@ -24,7 +24,15 @@ def test_options_named_like_settings_override_them(tmp_path: Path) -> None:
     )
     assert settings.max_attempts == base.max_attempts  # not given: the setting stays
     assert Request(question="q").settings(base) is base
-    assert set(setting_options()) == {"engine", "model", "catalog", "remote", "max_attempts", "row_limit"}
+    assert set(setting_options()) == {
+        "engine",
+        "model",
+        "catalog",
+        "remote",
+        "max_attempts",
+        "row_limit",
+        "candidates",
+    }
 
 
 def test_python_arguments_make_a_request() -> None:
