@@ -210,3 +210,17 @@ def test_one_candidate_keeps_the_document_as_before(settings: Settings, engine: 
     assert answer.confidence is None and answer.alternatives == [] and answer.attempts[0].candidates == []
     assert answer.result is not None and answer.result.location is not None
     assert answer.result.location.endswith(f"{answer.run_id}/result")
+
+
+def test_the_candidates_default_is_the_models_own_unless_set() -> None:
+    from askspark.llm.base import candidates_for
+
+    class Model:
+        style = "sql"
+
+        def __init__(self, id: str) -> None:  # noqa: A002 - the LLM protocol's name
+            self.id = id
+
+    assert candidates_for(Model("embedded"), None) == 3  # type: ignore[arg-type]
+    assert candidates_for(Model("openai"), None) == 1  # type: ignore[arg-type]
+    assert candidates_for(Model("embedded"), 1) == 1  # type: ignore[arg-type]

@@ -48,7 +48,8 @@ class Options(BaseModel):
         default=None,
         ge=1,
         le=9,
-        description="Candidate answers per attempt, chosen by vote on their results (1 = no vote).",
+        description="Candidate answers per attempt, chosen by vote on their results (1 = no vote; unset: "
+        "the model's own default, embedded 3).",
     )
 
     def settings(self, base: Settings) -> Settings:

@@ -51,12 +51,13 @@ class Settings(BaseSettings):
     stop_on_repeat: bool = Field(
         True, description="Stop early when an attempt fails with the same error as the one before it."
     )
-    candidates: int = Field(
-        1,
+    candidates: int | None = Field(
+        None,
         ge=1,
         le=9,
         description="Candidate codes per attempt, chosen by what they return: the largest group of equal "
-        "results answers (1: one code per attempt, as before). Adaptive: 2 first, more only when they disagree.",
+        "results answers (1: one code per attempt). Adaptive: 2 first, more only when they disagree. "
+        "Unset: the model's own default (embedded: 3, measured in docs/evaluation.md; others: 1).",
     )
     result_checks: bool = Field(
         True,

@@ -28,7 +28,7 @@ from askspark.context.privacy import visible_tables
 from askspark.context.prompt import ContextOptions, build_messages
 from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
-from askspark.llm.base import LLM, Completion, Message, complete_many
+from askspark.llm.base import LLM, Completion, Message, candidates_for, complete_many
 from askspark.llm.extract import extract_code
 from askspark.record import (
     Alternative,
@@ -136,6 +136,11 @@ class Run:
         return self.engine.contract
 
     @property
+    def asked(self) -> int:
+        """Candidates per attempt: the setting, else the model's default (1 for code a person gave)."""
+        return candidates_for(self.llm, self.settings.candidates) if self.llm is not None else 1
+
+    @property
     def style(self) -> str:
         """What the prompt asks for: Ray code for a Ray engine, else the model's own style."""
         if self.contract == "ray":
@@ -225,13 +230,13 @@ class Run:
         self.listener("stage", {"attempt": number, "stage": "generate"})
         start = time.perf_counter()
         try:
-            if self.settings.candidates > 1:
+            if self.asked > 1:
                 self.candidates(attempt)
             else:
                 self.generate(attempt)
         except AskSparkError as exc:  # a provider that is down: recorded, never raised out
             attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
-        if attempt.error is None and self.settings.candidates == 1:
+        if attempt.error is None and self.asked == 1:
             self.check_and_run(attempt)
             self.check_outcome(attempt)
         attempt.seconds = time.perf_counter() - start
@@ -347,7 +352,7 @@ class Run:
     def candidates(self, attempt: Attempt) -> None:
         """Generate candidates from one prompt (two, then one more at a time while they disagree), run
         the valid ones, and let the largest group of equal results answer for the attempt."""
-        messages, asked = self.messages(attempt), self.settings.candidates
+        messages, asked = self.messages(attempt), self.asked
         temperatures = candidate_temperatures(attempt.temperature or 0.0, asked)
         records: list[CandidateRecord] = []
         attempt.candidates = records  # filled as they come: a provider failure mid-way keeps the earlier
@@ -430,7 +435,7 @@ class Run:
         """The vote's winner answers for the attempt; when none returned a result, the greedy candidate
         does (the feedback then shows its code and its error)."""
         readings = [reading(r, e) for r, e in tried]
-        chosen = vote(readings, asked=self.settings.candidates)
+        chosen = vote(readings, asked=self.asked)
         for rank, group in enumerate(chosen.groups):
             for index in group:
                 tried[index][0].group = rank
