@@ -115,6 +115,11 @@ QUIET = [
         preview(["category", "product"], [["x", "a"], ["x", "b"]]),
     ),
     (
+        checks.duplicate_groups,
+        "For each store, which 3 products sold the most units? Return the store, the product and the units.",
+        preview(["store", "product", "units"], [["s1", "a", 9], ["s1", "b", 8], ["s1", "c", 7]]),
+    ),
+    (
         checks.null_column,
         "Show each order with its customer's country.",
         preview(["order_id", "country"], [[1, None], [2, "FR"]]),

@@ -143,6 +143,19 @@ def top_n(question: str) -> int | None:
     return NUMBER_WORDS.get(text) or int(text)
 
 
+# "which 2 pages", "the three products": several rows per group were asked for, not one.
+_SEVERAL = re.compile(rf"\b(?:which|what|the)\s+{_NUMBER}\b", re.IGNORECASE)
+
+
+def asks_for_several(question: str) -> bool:
+    """Whether the question names a count of two or more items ('which 2 pages have the most ...')."""
+    for match in _SEVERAL.finditer(question):
+        text = match.group(1).lower()
+        if (NUMBER_WORDS.get(text) or int(text)) >= 2:
+            return True
+    return False
+
+
 # -- the checks -------------------------------------------------------------------------------------
 
 
@@ -172,7 +185,9 @@ def duplicate_groups(question: str, result: ResultPreview) -> str | None:
     Only for a question asking for one value per group (an aggregate word, no 'top N', no listing,
     ranking within groups or running figure), and over all grouping words together ('per customer
     and year' may repeat a customer)."""
-    if top_n(question) is not None or not _AGGREGATE.search(question) or _ROWS_PER_GROUP.search(question):
+    if top_n(question) is not None or asks_for_several(question):
+        return None
+    if not _AGGREGATE.search(question) or _ROWS_PER_GROUP.search(question):
         return None
     grouped = _grouped_columns(question, result)
     if not grouped:
