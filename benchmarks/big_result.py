@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from askspark.processes import descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -59,24 +61,6 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
 class Sampler(threading.Thread):
     """Peak RSS per process (VmHWM), for the worker processes and the Spark server's tree."""
 
@@ -92,9 +76,9 @@ class Sampler(threading.Thread):
             time.sleep(0.2)
 
     def sample(self) -> None:
-        for pid in _descendants(self.server_pid):
+        for pid in descendants(self.server_pid):
             self.server[pid] = max(self.server.get(pid, 0), _status_kb(pid, "VmHWM"))
-        for pid in _descendants(os.getpid()):
+        for pid in descendants(os.getpid()):
             argv0 = Path(_cmdline(pid).split(" ", 1)[0]).name
             if "askspark.engines.worker" in _cmdline(pid) and argv0.startswith("python"):
                 self.worker[pid] = max(self.worker.get(pid, 0), _status_kb(pid, "VmHWM"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import resource
 import statistics
 from collections import Counter
@@ -14,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from askspark.engines.base import Engine
+from askspark.processes import descendants
 
 STAGES = ("catalog", "prompt", "generate", "validate", "dry_run", "execute", "result_write")
 """Stages timed per question. ``execute`` includes ``result_write`` (the full result written as Parquet
@@ -153,19 +153,8 @@ def spark_rss_mb(engine: Engine | None) -> float | None:
     root = engine.state.pid if engine is not None and engine.state is not None else None
     if not root:
         return None
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total_kb, found, todo = 0, False, [root]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
+    total_kb, found = 0, False
+    for pid in descendants(root):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
