@@ -129,21 +129,20 @@ def _name_pairs(ta: TableInfo, tb: TableInfo) -> list[tuple[Column, Column]]:
         if core(a.name) != ("id",) and is_key_like(a.name)
         for b in by_core.get(core(a.name), [])
     ]
-    pairs += [
-        (a, b)
-        for a in ta.columns
-        if core(a.name) == ("id",)
-        for b in tb.columns
-        if _refers_to(b.name, ta.name)
-    ]
-    pairs += [
-        (a, b)
-        for b in tb.columns
-        if core(b.name) == ("id",)
-        for a in ta.columns
-        if _refers_to(a.name, tb.name)
-    ]
+    pairs += _bare_id_pairs(ta, tb)
+    pairs += [(a, b) for b, a in _bare_id_pairs(tb, ta)]
     return pairs
+
+
+def _bare_id_pairs(owner: TableInfo, other: TableInfo) -> list[tuple[Column, Column]]:
+    """``owner``'s bare ``id`` with each column of ``other`` that names ``owner`` (``product_id``)."""
+    return [
+        (a, b)
+        for a in owner.columns
+        if core(a.name) == ("id",)
+        for b in other.columns
+        if _refers_to(b.name, owner.name)
+    ]
 
 
 def _home(key: JoinKey, tables: dict[str, TableInfo]) -> bool:
