@@ -186,11 +186,22 @@ def test_adaptive_stop_after_two_that_agree(settings: Settings, engine: object) 
 
 
 @pytest.mark.slow
-def test_identical_code_counts_once(settings: Settings, engine: object) -> None:
+def test_identical_code_runs_once_and_agrees(settings: Settings, engine: object) -> None:
     answer, llm = ask(settings, engine, 3, [code(COUNT_ALL), code(COUNT_ALL), code(COUNT_DISTINCT)])
     records = answer.attempts[0].candidates
-    assert len(llm.calls) == 2 and records[1].duplicate_of == 1 and records[1].group is None
-    assert answer.confidence is not None and (answer.confidence.agree, answer.confidence.executed) == (1, 1)
+    assert len(llm.calls) == 2 and records[1].duplicate_of == 1 and records[1].group == 0
+    assert records[1].seconds == 0.0 and records[1].stage == records[0].stage == "execute"
+    assert answer.confidence is not None and (answer.confidence.agree, answer.confidence.executed) == (2, 2)
+
+
+@pytest.mark.slow
+def test_a_repeated_code_breaks_a_tie(settings: Settings, engine: object) -> None:
+    # Greedy A, then B, then A again: A was written twice, so it answers with 2 of 3, B the other reading.
+    replies = [code(COUNT_SYMBOL), code(COUNT_DISTINCT), code(COUNT_SYMBOL)]
+    answer, llm = ask(settings, engine, 3, replies)
+    assert llm.remaining == 0 and answer.attempts[0].candidates[2].duplicate_of == 1
+    assert answer.confidence is not None and (answer.confidence.agree, answer.confidence.executed) == (2, 3)
+    assert len(answer.alternatives) == 1 and answer.alternatives[0].count == 1
 
 
 @pytest.mark.slow

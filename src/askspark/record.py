@@ -76,7 +76,8 @@ class CandidateRecord(BaseModel):
     """One of an attempt's candidate codes (setting ``candidates`` > 1): nothing the model wrote is lost.
 
     ``group`` numbers the distinct results of the attempt (0 is the chosen one); ``duplicate_of`` is the
-    earlier candidate with the very same code, which was neither run again nor counted again.
+    earlier candidate with the very same code: not run again, but counted in the vote as agreeing with it
+    (two samples that wrote the same code are two readings of the question).
     """
 
     number: int  # 1 = the greedy candidate, at the attempt's temperature

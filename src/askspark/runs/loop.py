@@ -356,13 +356,25 @@ class Run:
         temperatures = candidate_temperatures(attempt.temperature or 0.0, asked)
         records: list[CandidateRecord] = []
         attempt.candidates = records  # filled as they come: a provider failure mid-way keeps the earlier
-        tried: list[tuple[CandidateRecord, Execution | None]] = []  # every distinct code, run or not
+        tried: list[tuple[CandidateRecord, Execution | None]] = []  # every candidate, run or not
+        executions: dict[int, Execution] = {}
         while not records or not enough([reading(r, e) for r, e in tried], len(records), asked):
             batch = temperatures[len(records) : len(records) + (FIRST_ROUND if not records else 1)]
-            fresh = self.generate_candidates(attempt, messages, batch, records)
-            executions = self.run_candidates(attempt.number, [r for r in fresh if r.error is None])
-            tried += [(r, executions.get(r.number)) for r in fresh]
+            new = self.generate_candidates(attempt, messages, batch, records)
+            runnable = [r for r in new if r.error is None and r.duplicate_of is None]
+            executions |= self.run_candidates(attempt.number, runnable)
+            tried += [(r, executions.get(r.duplicate_of or r.number)) for r in self.settle(new, records)]
         self.choose(attempt, tried)
+
+    @staticmethod
+    def settle(new: list[CandidateRecord], records: list[CandidateRecord]) -> list[CandidateRecord]:
+        """The new candidates, a repeated code taking its original's stage and verdict: two
+        samples that wrote the very same code agree (it runs once but counts for both in the vote)."""
+        for record in new:
+            if record.duplicate_of is not None:
+                original = records[record.duplicate_of - 1]
+                record.stage, record.error = original.stage, original.error
+        return new
 
     def generate_candidates(
         self,
@@ -371,7 +383,7 @@ class Run:
         temperatures: Sequence[float],
         records: list[CandidateRecord],
     ) -> list[CandidateRecord]:
-        """New candidate records (appended to ``records``); the new distinct codes are returned."""
+        """New candidate records, appended to ``records`` and returned."""
         assert self.llm is not None, "a run without a model only executes given code"
         self.listener("stage", {"attempt": attempt.number, "stage": "generate"})
         start = time.perf_counter()
@@ -383,13 +395,11 @@ class Run:
         attempt.completion_tokens = (attempt.completion_tokens or 0) + sum(
             c.completion_tokens or 0 for c in completions
         )
-        fresh = []
+        new = []
         for temperature, completion in zip(temperatures, completions, strict=True):
-            record = self.candidate_record(len(records) + 1, temperature, completion, records)
-            records.append(record)
-            if record.duplicate_of is None:
-                fresh.append(record)
-        return fresh
+            new.append(self.candidate_record(len(records) + 1, temperature, completion, records))
+            records.append(new[-1])
+        return new
 
     def candidate_record(
         self, number: int, temperature: float, completion: Completion, earlier: list[CandidateRecord]
