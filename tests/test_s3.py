@@ -56,6 +56,10 @@ def bucket(moto_endpoint: str) -> object:
         "PartitionKeys": [{"Name": "year", "Type": "int"}],
         "StorageDescriptor": {"Columns": columns, "Location": "s3://lake/events/"},
     })  # fmt: skip
+    glue.create_table(**IDS, DatabaseName="s3lake", TableInput={
+        "Name": "ice", "Parameters": {"table_type": "ICEBERG"},  # nothing there: a fetch would fail
+        "StorageDescriptor": {"Columns": columns, "Location": "s3://lake/no-such-prefix/"},
+    })  # fmt: skip
     return client
 
 
@@ -142,6 +146,20 @@ def test_the_endpoint_comes_from_aws_endpoint_url_too(
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     cache = s3.S3Cache(s3_settings.model_copy(update={"aws_endpoint_url": None}))
     assert cache.listing("s3://lake/sales/orders.csv").size == len(ORDERS)
+
+
+def test_a_file_is_described_once_per_version(s3_settings: Settings, bucket: object) -> None:
+    first = s3.describe_file("s3://lake/sales/orders.csv", s3_settings, "orders")
+    learned = list((s3_settings.home / "s3cache" / "lake").glob("*/*.table-*.json"))
+    assert learned and first.row_count == 4 and first.details["s3_location"] == "s3://lake/sales/orders.csv"
+    again = s3.describe_file("s3://lake/sales/orders.csv", s3_settings, "sales")
+    assert again.name == "sales" and again.columns == first.columns and again.location == first.location
+
+
+def test_an_iceberg_table_on_s3_is_refused_without_fetching(s3_settings: Settings) -> None:
+    with pytest.raises(UsageError) as refused:
+        api.select(api.Request(question="q", tables=["glue:s3lake.ice"]), s3_settings)
+    assert "ICEBERG" in refused.value.message and "iceberg:DB.TABLE" in (refused.value.suggestion or "")
 
 
 # --- over the limit: auto sends it to the cluster --------------------------------------------------

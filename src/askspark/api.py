@@ -72,13 +72,7 @@ def _file_table(path: str | Path, settings: Settings) -> TableInfo:
         return infer_table(
             path, database="files", name=table_name_for(path), sample_values=settings.sample_values
         )
-    location = str(path)
-    name = table_name_for(s3.file_name(location))
-    info = infer_table(
-        s3.fetch_file(location, settings), database="files", name=name, sample_values=settings.sample_values
-    )
-    info.details["s3_location"] = location
-    return info
+    return s3.describe_file(str(path), settings, table_name_for(s3.file_name(str(path))))
 
 
 def choose_tables(question: str, settings: Settings) -> tuple[list[TableInfo], list[ChosenTable]]:

@@ -198,7 +198,7 @@ class S3Cache:
     def fetch(self, listing: Listing) -> Path:
         """The local copy of the listed objects (a file, or a directory for a prefix), fetched when the
         cache has no copy of this version. Older versions of the location are removed."""
-        home = self.root / listing.uri.bucket / _digest(listing.canonical)
+        home = self.home(listing)
         final = home / listing.version
         if not final.is_dir():
             home.mkdir(parents=True, exist_ok=True)
@@ -207,6 +207,10 @@ class S3Cache:
             if not old.name.startswith(".") and old.name.split(".", 1)[0] != listing.version:
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
         return final if listing.prefix is not None else final / _relative(listing, listing.objects[0])
+
+    def home(self, listing: Listing) -> Path:
+        """The directory of a location's cached copies (one per version, and what was learned of each)."""
+        return self.root / listing.uri.bucket / _digest(listing.canonical)
 
     def _download(self, listing: Listing, home: Path, final: Path) -> None:
         """Every object into a temporary directory renamed into place once complete, so a reader never
@@ -263,7 +267,7 @@ def _relative(listing: Listing, obj: S3Object) -> PurePosixPath:
 def _previous_copies(home: Path) -> dict[tuple[str, str], Path]:
     """(key, ETag) -> the cached file of every complete older version of a location."""
     found: dict[tuple[str, str], Path] = {}
-    for manifest in home.glob("*.json"):
+    for manifest in home.glob("?" * 16 + ".json"):  # VERSION.json, not what was learned of a version
         try:
             saved = json.loads(manifest.read_text())
             listing = Listing(S3Uri("", ""), [S3Object(**o) for o in saved["objects"]], saved["prefix"])
@@ -350,7 +354,11 @@ def localize(tables: list[TableInfo], settings: Settings, engine_id: str) -> lis
 
 
 def _s3_location(table: TableInfo) -> str | None:
-    """Where a table's data is on S3: its location, or where a cached file was fetched from."""
+    """Where a table's data is on S3: its location, or where a cached file was fetched from. None for
+    tables read by explicit files (an Iceberg snapshot's) and tables no engine reads (refused later by
+    ``check_readable``): their location is not one dataset to copy."""
+    if table.paths is not None or table.details.get("unreadable"):
+        return None
     origin = table.details.get("s3_location")
     if isinstance(origin, str):
         return origin
@@ -380,17 +388,30 @@ def _placed(table: TableInfo, origin: str, cache: S3Cache, engine_id: str) -> Ta
     return attach_samples(local, settings.sample_values)
 
 
-def fetch_file(location: str, settings: Settings) -> Path:
-    """The cached copy of an S3 file (or prefix) named as an ad-hoc file, for schema inference.
+def describe_file(location: str, settings: Settings, name: str) -> TableInfo:
+    """An S3 file (or prefix) named as an ad-hoc file, as a table in database ``files``: its schema,
+    samples and values inferred from the cached copy once per version (kept beside the copy, so a
+    later question on the unchanged object reads neither S3 nor the data again).
 
     Raises:
         TooLargeError: over ``s3_cache_max_bytes`` (a file's schema is read from its data).
     """
+    from askspark.catalog.files import infer_table  # pyarrow only when describing
+
     cache = S3Cache(settings)
     listing = cache.listing(location)
     if listing.size > settings.s3_cache_max_bytes:
         raise too_large(location, listing.size, settings, file=True)
-    return cache.fetch(listing)
+    path = cache.fetch(listing)
+    memo = cache.home(listing) / f"{listing.version}.table-{settings.sample_values}.json"
+    if memo.is_file():
+        info = TableInfo.model_validate_json(memo.read_text())
+    else:
+        info = infer_table(path, database="files", name=name, sample_values=settings.sample_values)
+        memo.write_text(info.model_dump_json())
+    info.name, info.location = name, str(path)
+    info.details = {**info.details, "s3_location": location}
+    return info
 
 
 def file_name(location: str) -> str:
