@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 from askspark import api
 from askspark.catalog import s3
 from askspark.engines.auto import AutoEngine
-from askspark.engines.base import Job, Limits, bindings_for
+from askspark.engines.base import Execution, Job, Limits, bindings_for
 from askspark.errors import AccessDeniedError, AskSparkError, NotFoundError, TooLargeError, UsageError
 from askspark.interfaces.cli import app
 from askspark.llm.scripted import ScriptedLLM
 from askspark.processes import descendants
+from askspark.record import ErrorKind, Failure
 from askspark.settings import Settings
 from live_server import LiveServer, script, sql
 from moto_server import start_moto
@@ -115,7 +116,7 @@ def test_a_changed_object_is_fetched_anew_and_the_old_copy_removed(
     )
     second, _ = ask(s3_settings, engine, "totals", TOTALS, files=["s3://lake/changing/orders.csv"])
     assert first.result.rows[0] == ["east", 1] and second.result.rows[0] == ["east", 101]  # type: ignore[union-attr]
-    manifests = list((s3_settings.home / "s3cache" / "lake").glob("*/*.json"))
+    manifests = list((s3_settings.home / "s3cache" / "lake").glob("*/" + "?" * 16 + ".json"))  # VERSION.json
     etags = [
         o["etag"] for m in manifests for o in json.loads(m.read_text())["objects"] if "changing" in o["key"]
     ]
@@ -195,6 +196,36 @@ def test_data_over_the_limit_is_a_clear_error_on_local_and_goes_to_the_cluster_w
     )
     where, why = AutoEngine(small, local=None).choose(job)  # type: ignore[arg-type]
     assert where == "cluster" and "s3://lake/events/" in why
+
+
+@pytest.mark.slow
+def test_auto_sends_s3_data_over_the_limit_to_its_cluster_after_the_local_dry_run(
+    s3_settings: Settings, engine: object
+) -> None:
+    class Cluster:  # records what reaches it: no cluster here reads S3 (none has the s3a jars either)
+        id = "connect"
+        jobs: list[Job] = []
+
+        def run(self, job: Job) -> Execution:
+            self.jobs.append(job)
+            return Execution(
+                ok=False, stage="execute", error=Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message="x")
+            )
+
+        def close(self) -> None: ...
+
+    small = s3_settings.model_copy(update={"s3_cache_max_bytes": 16})
+    cluster = Cluster()
+    reply = sql("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind")
+    auto = AutoEngine(small, engine, cluster)  # type: ignore[arg-type]
+    answer = api.ask(
+        "q", ["glue:s3lake.events"], engine=auto, model=ScriptedLLM([reply], style="sql"), settings=small
+    )
+    assert [t.location for t in cluster.jobs[0].tables] == ["s3://lake/events/"]
+    assert "local_dry_run" in answer.attempts[0].timings  # the code passed Spark's analyzer locally first
+    assert any(
+        "engine auto chose connect: s3lake.events is at s3://lake/events/" in n for n in answer.notices
+    )
 
 
 def test_small_data_with_auto_is_read_from_the_cache(s3_settings: Settings) -> None:
