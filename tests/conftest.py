@@ -44,36 +44,20 @@ def engine(settings: Settings) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto server on 127.0.0.1 standing in for AWS (Glue), with fake credentials in the environment."""
-    import socket
-    import subprocess
-    import sys
-    import time
+    """A moto server on 127.0.0.1 standing in for AWS (Glue, S3), with fake credentials in the environment."""
+    from moto_server import start_moto
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         os.environ.setdefault(key, value)
-    moto = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start")
-    yield f"http://127.0.0.1:{port}"
+    try:
+        proc, endpoint = start_moto()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield endpoint
     proc.terminate()
     proc.wait(10)
 

@@ -12,7 +12,7 @@ from askspark import api
 from askspark.catalog import get_catalog, resolve_table
 from askspark.catalog.glue import GlueCatalog, spark_type, table_info
 from askspark.engines.base import check_readable
-from askspark.errors import MissingExtraError, ProviderError, UsageError
+from askspark.errors import MissingExtraError, NotFoundError, ProviderError, UsageError
 from askspark.llm.scripted import ScriptedLLM
 from askspark.settings import Settings
 
@@ -49,10 +49,14 @@ def test_listing_follows_every_page(glue_settings: Settings) -> None:
     assert len(catalog.describe_all()) >= 6
 
 
-def test_an_s3_table_is_described_but_refused_by_the_local_engine(glue_settings: Settings) -> None:
+def test_an_s3_table_in_a_missing_bucket_is_described_but_refused_by_the_local_engine(
+    glue_settings: Settings,
+) -> None:
+    """The local engine reads S3 through its cache (tests/test_s3.py); a bucket that is not there is an
+    error naming it, before any model call. (Before issue 15 every s3:// table was refused: a UsageError.)"""
     info = resolve_table("glue:lake.events", glue_settings)
     assert (info.location, info.format) == ("s3://bucket/events", "json")
-    with pytest.raises(UsageError) as refused:
+    with pytest.raises(NotFoundError) as refused:
         api.ask(
             "how many events?", ["glue:lake.events"], model=ScriptedLLM(replies=[]), settings=glue_settings
         )

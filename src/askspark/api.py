@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from askspark.catalog.base import TableInfo
+from askspark.catalog.s3 import localize
 from askspark.engines.base import ENGINES, Engine, check_readable
 from askspark.engines.cache import catalog_tables, close_all, engine_for
 from askspark.errors import UsageError, unknown_name
@@ -53,15 +54,25 @@ def select_tables(
     ``get_catalog("hive", settings).describe(...)``) is taken as it is. Unknown names raise NotFoundError.
     """
     from askspark.catalog import resolve_table
-    from askspark.catalog.files import infer_table, table_name_for
 
     selected = [t if isinstance(t, TableInfo) else resolve_table(t, settings) for t in tables]
     for path in files:
-        name = table_name_for(path)
-        selected.append(infer_table(path, database="files", name=name, sample_values=settings.sample_values))
+        selected.append(_file_table(path, settings))
     if not selected:
         raise _nothing_selected(settings)
     return selected
+
+
+def _file_table(path: str | Path, settings: Settings) -> TableInfo:
+    """An ad-hoc file as a table; an ``s3://`` file is read (schema, samples) from its cached copy."""
+    from askspark.catalog import s3
+    from askspark.catalog.files import infer_table, table_name_for
+
+    if not s3.is_s3(path):
+        return infer_table(
+            path, database="files", name=table_name_for(path), sample_values=settings.sample_values
+        )
+    return s3.describe_file(str(path), settings, table_name_for(s3.file_name(str(path))))
 
 
 def choose_tables(question: str, settings: Settings) -> tuple[list[TableInfo], list[ChosenTable]]:
@@ -192,7 +203,9 @@ def select(
         selection = Selection(select_tables([*request.described, *request.tables], request.files, settings))
     else:
         selection = Selection(*choose_tables(request.question, settings))
-    check_readable(selection.tables, engine.id if engine is not None else settings.engine)
+    engine_id = engine.id if engine is not None else settings.engine
+    selection.tables = localize(selection.tables, settings, engine_id)  # s3:// data: the local cache
+    check_readable(selection.tables, engine_id)
     selection.seconds = time.perf_counter() - start
     return selection
 

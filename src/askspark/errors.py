@@ -61,8 +61,15 @@ class UnauthorizedError(AskSparkError):
     code = "unauthorized"
 
 
+class AccessDeniedError(AskSparkError):
+    """The credentials askspark found may not read the data (e.g. S3's AccessDenied)."""
+
+    status = 403
+    code = "access_denied"
+
+
 class TooLargeError(AskSparkError):
-    """A request body or an uploaded file is larger than its limit."""
+    """A request body, an uploaded file or data to fetch (S3) is larger than its limit."""
 
     status = 413
     code = "too_large"

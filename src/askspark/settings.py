@@ -19,6 +19,16 @@ from askspark.errors import UsageError
 Privacy = Literal["schema", "samples", "masked"]
 
 
+def human_bytes(size: int) -> str:
+    """A byte count as people read it (``1.5 MiB``), for messages about size settings."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
+
+
 def _default_home() -> Path:
     return Path.home() / ".askspark"
 
@@ -116,6 +126,19 @@ class Settings(BaseSettings):
         None,
         description="Endpoint of the AWS APIs (Glue, S3, EMR Serverless) instead of AWS's: a local moto server in "
         "tests, http://127.0.0.1:PORT.",
+    )
+    s3_cache_max_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=0,
+        description="Largest S3 location (one object, or all objects under a prefix) the local engine "
+        "fetches into its read-through cache (home/s3cache); larger data is an error on the local engine "
+        "and runs on auto_cluster with the auto engine.",
+    )
+    s3_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Deadline of each S3 call of the cache (connect, and each read of HEAD, "
+        "list and GET); a call is retried once.",
     )
     glue_catalog_id: str | None = Field(
         None, description="Glue catalog id (the AWS account id); default: the caller's account."

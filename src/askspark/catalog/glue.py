@@ -3,7 +3,7 @@
 Glue holds definitions only; the data is read directly by location with the catalog's schema (there is
 no metastore between the engine and the files, as on the seeds' Lambda). Partition keys become columns
 filled from Hive-style directories (``year=2024/``). The local engine reads local paths and ``file://``
-URIs; it has no S3 filesystem, so a table on ``s3://`` can be browsed but not queried locally.
+URIs; a table on ``s3://`` is read from askspark's local copy of it (``catalog/s3.py``).
 """
 
 from __future__ import annotations

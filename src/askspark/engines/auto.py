@@ -16,6 +16,7 @@ from askspark.engines.base import Engine, Execution, Job, TableBinding
 from askspark.errors import AskSparkError
 from askspark.record import ErrorKind, Failure
 from askspark.settings import Settings
+from askspark.settings import human_bytes as human
 
 
 def data_size(tables: list[TableBinding]) -> tuple[int | None, str]:
@@ -31,15 +32,6 @@ def data_size(tables: list[TableBinding]) -> tuple[int | None, str]:
         files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
         total += sum(f.stat().st_size for f in files)
     return total, ""
-
-
-def human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns at GiB
 
 
 class AutoEngine(Engine):

@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from askspark.catalog.s3 import cache_root
 from askspark.engines import sandbox
 from askspark.errors import EngineUnavailableError
 from askspark.processes import (
@@ -191,10 +192,12 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
         settings.warehouse,
         settings.home / "uploads",
         settings.hive_warehouse,
+        cache_root(settings),
     ):
         made.mkdir(parents=True, exist_ok=True)
     # The hive catalog's managed tables are read by location too (the server gets no metastore).
-    own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse)
+    # S3 data is read from askspark's cache of it (catalog/s3.py): one directory, so no restart per table.
+    own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse, cache_root(settings))
     dirs = sorted({p.resolve() for p in (*own, *(readable or []))})
     socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
     bridge_dir = Path(tempfile.mkdtemp(prefix="askspark-b-")) if settings.sandbox else None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from askspark.api import Selection, execute, prepare, select
+from askspark.catalog.s3 import is_s3
 from askspark.errors import AskSparkError, BusyError, UsageError
 from askspark.record import Answer, ErrorKind, Failure
 from askspark.request import Request
@@ -169,10 +170,10 @@ class Runner:
         self._queue.put(ticket)
 
     def local(self, request: Request) -> Request:
-        """The request with its uploaded files' names as paths (UsageError for a file not uploaded)."""
-        return request.model_copy(
-            update={"files": [str(uploaded_path(f, self.settings)) for f in request.files]}
-        )
+        """The request with its uploaded files' names as paths (UsageError for a file not uploaded);
+        ``s3://`` files stay URIs (read through the S3 cache with the server's own credentials)."""
+        files = [f if is_s3(f) else str(uploaded_path(f, self.settings)) for f in request.files]
+        return request.model_copy(update={"files": files})
 
     def _retry_after(self) -> int:
         """Seconds until a slot is likely free: the typical run time times the queue's depth."""

@@ -54,7 +54,7 @@ class AskRequest(Options):
     question: str | None = Field(None, description="The question in plain English.")
     prompt: str | None = Field(None, description="The seeds' name for question.")
     selected_tables: list[TableRef] = Field(default_factory=list, description="The seeds' table list.")
-    s3_input_path: str | None = Field(None, description="The seeds' one input file (an uploaded file).")
+    s3_input_path: str | None = Field(None, description="The seeds' input file: uploaded, or s3://.")
     execution_engine: str | None = Field(None, description="The seeds' name for engine.")
 
     def to_request(self) -> Request:
