@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import anyio.from_thread
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, Resource, TextContent
 from pydantic import Field
 
-from askspark.errors import AskSparkError
+from askspark.errors import AskSparkError, NotFoundError
 from askspark.record import Answer
 from askspark.request import Options, Request
 from askspark.runs.loop import Listener
@@ -81,10 +82,23 @@ def create_server(settings: Settings, submit: Submit | None = None) -> AskSparkM
     server.add_tool(run_code_tool(settings, run), name="run_code", structured_output=False)
     for tool in (list_tables, describe_table, get_run):
         server.add_tool(_bound(tool, settings), name=tool.__name__, structured_output=False)
-    server.resource(TABLE_URI, name="table", mime_type="application/json")(
-        lambda name: json.dumps(described_table(settings, name, None))
-    )
+    server.resource(TABLE_URI, name="table", mime_type="application/json")(table_resource(settings))
     return server
+
+
+def table_resource(settings: Settings) -> Callable[[str], str]:
+    """A table's description as a resource; askspark's errors as the SDK's resource errors (their text
+    reaches the client; any other exception is a crash the SDK reports without its text)."""
+
+    def read(name: str) -> str:
+        try:
+            return json.dumps(described_table(settings, name, None))
+        except NotFoundError as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        except AskSparkError as exc:
+            raise ResourceError(str(exc)) from None
+
+    return read
 
 
 def direct(settings: Settings) -> Submit:
@@ -107,7 +121,7 @@ def ask_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
         every attempt and a bounded result. Progress (attempts, stages) comes as progress notifications."""
         return await _answer(Request(question=question, **options), ctx, settings, submit)
 
-    return with_options(ask, settings)
+    return with_options(ask)
 
 
 def run_code_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
@@ -116,13 +130,13 @@ def run_code_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
         validation, dry run and sandbox as the model's code, one attempt, recorded as a run."""
         return await _answer(Request(question=question, code=code, **options), ctx, settings, submit)
 
-    return with_options(run_code, settings)
+    return with_options(run_code)
 
 
-def with_options(fn: Callable[..., Any], settings: Settings) -> Callable[..., Any]:
+def with_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Give the tool ``fn(..., ctx, **options)`` one argument per field of :class:`Options` (the SDK reads
     the signature for the tool's input schema), as the CLI gives ``ask`` one flag per field."""
-    hints = typing.get_type_hints(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
     own = [
         p.replace(annotation=hints[p.name])
         for p in inspect.signature(fn).parameters.values()
@@ -308,6 +322,7 @@ def mount(app: FastAPI, settings: Settings, runner: Runner) -> AskSparkMCP:
     ``server.session_manager.run()``. Mount it before the web UI's catch-all ``/``."""
     from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
     from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.routing import Route
 
     server = create_server(settings, queued(runner))
     # The SDK's DNS-rebinding guard admits only loopback Host headers: right for a server without a token
@@ -316,7 +331,10 @@ def mount(app: FastAPI, settings: Settings, runner: Runner) -> AskSparkMCP:
         TransportSecuritySettings(enable_dns_rebinding_protection=False) if settings.api_token else None
     )
     server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
-    app.add_route(MCP_PATH, StreamableHTTPASGIApp(server.session_manager), include_in_schema=False)
+    endpoint = StreamableHTTPASGIApp(
+        server.session_manager
+    )  # an ASGI app: every method, as the SDK routes it
+    app.router.routes.append(Route(MCP_PATH, endpoint=endpoint, include_in_schema=False))
     return server
 
 
