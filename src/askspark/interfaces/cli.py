@@ -508,7 +508,7 @@ def serve(
 @handles_errors(lambda kw: False)
 def mcp() -> None:
     """Serve askspark's tools to an agent over MCP on stdin/stdout (ask, run_code, list_tables,
-    describe_table, get_run; catalog tables as resources). Needs askspark[mcp]."""
+    describe_table, get_run; catalog tables as resources). Needs the mcp extra."""
     try:
         from askspark.interfaces.mcp import run_stdio
     except ImportError as exc:
