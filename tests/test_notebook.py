@@ -8,6 +8,7 @@ Real Spark (the kernel joins the session's server), a scripted model.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def test_notebook_magics_register_and_answer(
     # %%ask: the code and the attempts as HTML, the result as a DataFrame (the cell's value).
     assert "ROUND(AVG(close), 2)" in shown[1] and "attempt(s)</summary>" in shown[1], shown[1]
     assert "avg_close" in shown[1] and "AAPL" in shown[1]
+    assert re.search(r"attempt \d+ \([0-9.]+ s\): ok", shown[1]), shown[1]  # printed as it ended
     assert "uploads.sales [('region', 'string'), ('amount', 'bigint')]" in shown[2], shown[2]
     # The frame registered by name, asked about by the line magic; a hostile cell is shown as text.
     assert "SUM(amount)" in shown[3] and "total" in shown[3], shown[3]

@@ -34,6 +34,7 @@ from mcp.types import CallToolResult, Resource, TextContent
 from pydantic import Field
 
 from askspark.errors import AskSparkError, NotFoundError
+from askspark.interfaces.progress import progress_message
 from askspark.record import Answer
 from askspark.request import Options, Request
 from askspark.runs.loop import Listener
@@ -183,21 +184,6 @@ def progress_reporter(ctx: Context) -> Listener:
             anyio.from_thread.run(ctx.report_progress, count, None, message)
 
     return report
-
-
-def progress_message(event: str, data: dict[str, Any]) -> str | None:
-    """One line per run event, as the CLI shows them."""
-    if event == "chosen":
-        return "tables chosen by the question: " + ", ".join(c["table"] for c in data["tables"])
-    if event == "stage":
-        return f"attempt {data['attempt']}: {data['stage']}"
-    if event == "attempt":
-        error = data.get("error")
-        outcome = "ok" if error is None else f"{error['kind']}: {error['message'][:200]}"
-        return f"attempt {data['number']} ({data['seconds']:.1f} s): {outcome}"
-    if event in ("queued", "running", "done"):
-        return f"run {data.get('run_id', '')}: {data.get('status', event)}"
-    return None
 
 
 def list_tables(

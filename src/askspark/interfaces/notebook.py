@@ -120,8 +120,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _progress(event: str, data: dict[str, Any]) -> None:
-    """Each attempt's outcome as it ends, printed under the cell."""
-    if event == "attempt":
-        error = data.get("error")
-        outcome = "ok" if error is None else f"{error['kind']}: {error['message'][:200]}"
-        print(f"attempt {data['number']} ({data['seconds']:.1f} s): {outcome}")
+    """The tables chosen and each attempt's outcome, printed under the cell as they happen."""
+    from askspark.interfaces.progress import progress_message
+
+    if event in ("chosen", "attempt"):
+        print(progress_message(event, data))
