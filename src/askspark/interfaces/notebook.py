@@ -29,7 +29,7 @@ from askspark.settings import Settings, get_settings
 
 def register(name: str, frame: Any, *, settings: Settings | None = None) -> TableInfo:
     """Write a pandas DataFrame or an Arrow table as Parquet into the upload area and register it as the
-    table ``uploads.NAME`` (its schema inferred), askable as ``NAME`` or ``uploads.NAME``.
+    table ``uploads.NAME`` (its schema inferred), askable as ``uploads.NAME`` (or ``NAME`` when unique).
 
     Raises:
         UsageError: a bad table name, or a frame that is neither pandas nor Arrow.
