@@ -5,9 +5,9 @@
 # Usage: bash scripts/setup.sh [--dev]      (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="embedded,server"
+extras="embedded,server,mcp"
 dev=false
-if [ "${1:-}" = "--dev" ]; then extras="embedded,server,dev"; dev=true; fi
+if [ "${1:-}" = "--dev" ]; then extras="embedded,server,mcp,dev"; dev=true; fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 java_ok() { command -v java >/dev/null && java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; }

@@ -1,5 +1,6 @@
 """The interfaces' conformance suite (ibis-style): the same requests through the Python API, the CLI
-(``askspark ask --json``) and the HTTP API (a real uvicorn on loopback) give the same answer documents.
+(``askspark ask --json``), the HTTP API (a real uvicorn on loopback) and the MCP ``ask`` tool (the SDK's
+client on that server's ``/v1/mcp``) give the same answer documents.
 
 Real Spark, a scripted model. Each case is one request; each interface is one way to send it. Adding an
 interface is one entry in ``INTERFACES``, adding a case one entry in ``CASES``.
@@ -93,7 +94,23 @@ def through_http(case: Case, model: str, home: Path, server: LiveServer) -> dict
     return response.json()  # type: ignore[no-any-return]
 
 
-INTERFACES = {"python": through_python, "cli": through_cli, "http": through_http}
+def through_mcp(case: Case, model: str, home: Path, server: LiveServer) -> dict[str, Any]:
+    """The MCP SDK's client on the server's /v1/mcp mount; files are uploaded ones, as over HTTP."""
+    import anyio
+    from mcp import Client
+
+    arguments = {"question": case.question, "tables": case.tables, "files": case.files, "model": model}
+
+    async def call() -> Any:
+        async with Client(f"{server.url}/v1/mcp", read_timeout_seconds=300) as client:
+            return await client.call_tool("ask", arguments | case.options)
+
+    result = anyio.run(call)
+    assert not result.is_error, result.content
+    return result.structured_content  # type: ignore[no-any-return]
+
+
+INTERFACES = {"python": through_python, "cli": through_cli, "http": through_http, "mcp": through_mcp}
 
 
 def comparable(doc: dict[str, Any]) -> Any:
@@ -130,7 +147,7 @@ def test_same_request_same_answer_document(
         assert doc["status"] == "succeeded", (name, doc.get("error"))
         assert case.check(doc), (name, doc)
     expected = comparable(docs["python"])
-    for name in ("cli", "http"):
+    for name in ("cli", "http", "mcp"):
         assert comparable(docs[name]) == expected, name
 
 

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+MAX_FRAME_ROWS = 1_000_000  # Answer.to_arrow / to_pandas: rows read from the full result at most
+HTML_ROWS = 20  # result rows in an answer's notebook display
 
 
 class ErrorKind(StrEnum):
@@ -168,3 +176,70 @@ class Answer(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+    def to_arrow(self, max_rows: int = MAX_FRAME_ROWS) -> pa.Table:
+        """The result as an Arrow table of at most ``max_rows`` rows: read from the stored full result
+        when it is here, else built from the answer's rows. Empty (no columns) when there is no result."""
+        import pyarrow as pa
+
+        if self.result is None:
+            return pa.table({})
+        location = Path(self.result.location) if self.result.location else None
+        if location is not None and location.exists():
+            import pyarrow.dataset as ds
+
+            return ds.dataset(location, format="parquet").head(max_rows)
+        names = [c.name for c in self.result.columns]
+        return pa.table({n: [row[i] for row in self.result.rows[:max_rows]] for i, n in enumerate(names)})
+
+    def to_pandas(self, max_rows: int = MAX_FRAME_ROWS) -> pd.DataFrame:
+        """The result as a pandas DataFrame of at most ``max_rows`` rows (see :meth:`to_arrow`)."""
+        return self.to_arrow(max_rows).to_pandas()
+
+    def to_html(self, rows: int = HTML_ROWS) -> str:
+        """The answer for a notebook: status, notices, code, attempts and the first ``rows`` result rows.
+        Everything from the data or the model is escaped: a hostile cell shows as text."""
+        return answer_html(self, rows)
+
+    def _repr_html_(self) -> str:  # Jupyter's rich display
+        return self.to_html()
+
+
+def answer_html(answer: Answer, rows: int = HTML_ROWS) -> str:
+    """The notebook display of an answer (:meth:`Answer.to_html`); every value goes through escape."""
+    from html import escape
+
+    color = "green" if answer.succeeded else "#b00"
+    parts = [
+        f'<div class="askspark-answer"><p><b style="color:{color}">{escape(answer.status)}</b> '
+        f"run {escape(answer.run_id)} in {answer.seconds:.1f} s: {escape(answer.question)}</p>"
+    ]
+    parts += [f'<p style="color:#b00">{escape(n)}</p>' for n in [*answer.notices, *answer.suspect]]
+    if answer.code:
+        parts.append(f"<details open><summary>code</summary><pre>{escape(answer.code)}</pre></details>")
+    parts.append(f"<details><summary>{len(answer.attempts)} attempt(s)</summary><ol>")
+    for attempt in answer.attempts:
+        outcome = "ok" if attempt.error is None else f"{attempt.error.kind.value}: {attempt.error.message}"
+        parts.append(f"<li>{escape(attempt.stage)}, {attempt.seconds:.1f} s: {escape(outcome)}</li>")
+    parts.append("</ol></details>")
+    if answer.result is not None and rows > 0:
+        parts.append(_result_html(answer.result, rows))
+    if answer.error is not None and answer.error.suggestion:
+        parts.append(f"<p>hint: {escape(answer.error.suggestion)}</p>")
+    parts.append(f"<p>{escape(answer.summary)}</p></div>")
+    return "".join(parts)
+
+
+def _result_html(result: ResultPreview, rows: int) -> str:
+    from html import escape
+
+    head = "".join(f"<th>{escape(c.name)}<br><small>{escape(c.type)}</small></th>" for c in result.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{'NULL' if v is None else escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in result.rows[:rows]
+    )
+    more = " (truncated: more in the full result)" if result.truncated else ""
+    caption = f"{min(rows, len(result.rows))} of {len(result.rows)} rows shown{more}"
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p><small>{caption}</small></p>"
+    )

@@ -262,6 +262,12 @@ class Settings(BaseSettings):
         description="Questions waiting for a free slot in the HTTP server; beyond that it answers 429 "
         "with Retry-After.",
     )
+    mcp_max_answer_bytes: int = Field(
+        100_000,
+        ge=1024,
+        description="Largest answer document an MCP tool returns (JSON bytes): beyond it attempt logs are "
+        "cut and result rows dropped (truncated=true, a notice says so); the full result stays on disk.",
+    )
     hive_metastore_uri: str | None = Field(
         None,
         description="Thrift URI of an external Hive metastore (thrift://host:9083) for the hive catalog; "

@@ -505,6 +505,20 @@ def serve(
 
 
 @app.command()
+@handles_errors(lambda kw: False)
+def mcp() -> None:
+    """Serve askspark's tools to an agent over MCP on stdin/stdout (ask, run_code, list_tables,
+    describe_table, get_run; catalog tables as resources). Needs the mcp extra."""
+    try:
+        from askspark.interfaces.mcp import run_stdio
+    except ImportError as exc:
+        from askspark.errors import missing_extra
+
+        raise missing_extra("askspark mcp", "mcp", exc.name or "mcp") from None
+    run_stdio(get_settings())
+
+
+@app.command()
 @handles_errors()
 def setup(
     skip_model: Annotated[bool, typer.Option(help="Do not install the embedded model.")] = False,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import importlib.util
 import ipaddress
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -50,7 +51,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.requeued = runner.start()
-        yield
+        async with AsyncExitStack() as stack:
+            if mcp_server is not None:  # the MCP endpoint's sessions live as long as the app
+                await stack.enter_async_context(mcp_server.session_manager.run())
+            yield
         await asyncio.to_thread(runner.stop)
 
     runner = Runner(settings)
@@ -68,9 +72,19 @@ def create_app(settings: Settings) -> FastAPI:
     app.middleware("http")(_authorize(settings))
     app.add_middleware(BodyLimit, settings=settings)  # outermost: before any body is read
     app.middleware("http")(_security_headers)
+    mcp_server = _mount_mcp(app, settings, runner)  # before the UI's catch-all mount
     web = resources.files("askspark.interfaces") / "web"
     app.mount("/", StaticFiles(directory=str(web), html=True), name="web")
     return app
+
+
+def _mount_mcp(app: FastAPI, settings: Settings, runner: Runner) -> Any:
+    """The MCP tools at /v1/mcp when the ``mcp`` extra is installed (else the API serves without them)."""
+    if importlib.util.find_spec("mcp") is None:
+        return None
+    from askspark.interfaces.mcp import mount
+
+    return mount(app, settings, runner)
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,7 +37,6 @@ from askspark.settings import Settings
 router = APIRouter(prefix="/v1")
 EVENT_POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
-UPLOAD_DATABASE = "uploads"
 CHUNK = 1 << 20
 
 
@@ -235,33 +233,15 @@ def upload(
     """Registers the file as ``uploads.NAME`` in the local catalog. Ask about it by that name, or pass
     the returned ``path`` as ``files`` (or the seeds' ``s3_input_path``)."""
     from askspark.catalog.files import table_name_for
+    from askspark.catalog.uploads import store_upload, upload_table_name
 
     settings = _settings(request)
     filename = _safe_filename(file.filename or "")
-    table = (name or table_name_for(filename)).lower()
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", table):
-        raise UsageError(
-            f"invalid table name {table!r}: use letters, digits and underscores, not starting with a digit",
-            suggestion=f"for example {table_name_for(table)!r}",
-        )
-    directory = settings.home / "uploads" / table
-    staging = directory.with_name(f".{directory.name}.uploading")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        _save(file, staging / filename, settings.max_upload_bytes)
-        shutil.rmtree(directory, ignore_errors=True)
-        staging.rename(directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    try:
-        info = LocalCatalog(settings).add(UPLOAD_DATABASE, table, directory / filename)
-    except Exception:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+    table = upload_table_name(name or table_name_for(filename))
+    info = store_upload(settings, table, filename, lambda path: _save(file, path, settings.max_upload_bytes))
     body = {
         "table": info.full_name,
-        "path": f"{directory.name}/{filename}",
+        "path": f"{table}/{filename}",
         "columns": [c.model_dump() for c in info.columns],
         "row_count": info.row_count,
     }
