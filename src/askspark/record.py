@@ -144,6 +144,11 @@ class Answer(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     result: ResultPreview | None = None
     summary: str = ""
+    # Who wrote ``summary``: the model, checked against the result (results/grounding.py), or askspark
+    # from the result itself (results/summary.py).
+    summary_source: Literal["model", "deterministic"] = "deterministic"
+    # A Vega-Lite spec of the bounded result, chosen by its shape (results/chart.py); None: no chart fits.
+    chart: dict[str, Any] | None = None
     error: Failure | None = None  # why the run failed, when it did
     stop_reason: str | None = None
     created_at: datetime
