@@ -253,6 +253,7 @@ def _spec(
         "$schema": SCHEMA,
         "width": WIDTH,
         "height": HEIGHT,
+        "description": _describe(mark["type"], encoding),  # the SVG's aria-label for screen readers
         "data": {"values": values},
         "mark": {**mark, "tooltip": True} if "tooltip" not in encoding else mark,
         "encoding": encoding,
@@ -263,6 +264,17 @@ def _spec(
     if mark["type"] == "bar" and "y" in encoding and encoding["y"]["type"] == "nominal":
         spec["height"] = {"step": 18}  # horizontal bars: the chart grows with the categories
     return spec
+
+
+def _describe(mark: str, encoding: dict[str, Any]) -> str:
+    """'bar chart of revenue by country' (the column names as they are: an attribute, never markup)."""
+    kind = {"point": "scatter", "bar": "bar", "line": "line"}[mark]
+    titles = {c: encoding[c].get("title") or "several measures" for c in ("x", "y") if c in encoding}
+    horizontal = encoding["x"]["type"] == "quantitative" and encoding["y"]["type"] != "quantitative"
+    measure, along = (titles["x"], titles["y"]) if horizontal else (titles["y"], titles["x"])
+    text = f"{kind} chart of {measure} by {along}"
+    color = encoding.get("color", {}).get("title")
+    return text + (f" and {color}" if color else "")
 
 
 def _note(result: ResultPreview, shown: int) -> str:
