@@ -42,7 +42,7 @@ SHAPES: dict[str, tuple[ResultPreview, str | None]] = {
         ),
         "bar",
     ),
-    "one category row": (preview([("country", "string"), ("revenue", "double")], [["DE", 3.0]]), "bar"),
+    "one category row": (preview([("country", "string"), ("revenue", "double")], [["DE", 3.0]]), None),
     "shares": (preview([("segment", "string"), ("share", "double")], [["a", 0.25], ["b", 0.75]]), "bar"),
     "date and measure": (
         preview([("day", "date"), ("sales", "bigint")], [[d, i] for i, d in enumerate(DAYS)]),

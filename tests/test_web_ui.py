@@ -155,9 +155,8 @@ def test_thread_of_answers_with_a_chart(thread_server: LiveServer, tmp_path: Pat
         svg = page.locator("#chart svg")
         expect(svg).to_have_count(1)
         expect(page.locator("#chart")).to_have_attribute("aria-label", "bar chart of amount by name")
-        expect(page.locator("#chart svg text", has_text="<img src=x")).to_have_count(
-            1
-        )  # a label, drawn as text
+        label = page.locator("#chart svg text", has_text="<img src=x")
+        expect(label).to_have_count(1)  # a label, drawn as text
         expect(page.locator("#result td.num").first).to_have_text("30")
         expect(page.locator("#result th").first).to_have_attribute("title", "type: string")
         expect(page.locator("#code")).to_be_hidden()
@@ -166,6 +165,7 @@ def test_thread_of_answers_with_a_chart(thread_server: LiveServer, tmp_path: Pat
 
         page.fill("#question", "What is the total amount?")
         page.click("#ask-button")
+        expect(page.locator("#run-question")).to_have_text("What is the total amount?")  # the new run
         expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
         expect(page.locator("#big-number")).to_have_text("60")
         expect(page.locator("#summary-source")).to_contain_text("from the result")
@@ -182,6 +182,9 @@ def test_thread_of_answers_with_a_chart(thread_server: LiveServer, tmp_path: Pat
         assert page.evaluate("document.querySelectorAll('img').length") == 0
         page.screenshot(path=str(IMAGES / "web-ui-thread-1280.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.chart svg')].every(s => s.getBoundingClientRect().width <= 370)"
+        )
         page.locator("#run").scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
         page.screenshot(path=str(IMAGES / "web-ui-thread-390.png"), full_page=True)

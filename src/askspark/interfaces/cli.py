@@ -195,7 +195,10 @@ def write_chart(answer: Answer, path: Path) -> None:
     from askspark.results.chart import render_chart
 
     if answer.chart is None:
-        err.print("no chart: the result has no shape a chart shows better than the table", highlight=False)
+        why = (
+            "the result has no shape a chart shows better than the table" if answer.succeeded else "no answer"
+        )
+        err.print(f"no chart: {why}", highlight=False)
         return
     render_chart(answer.chart, path)
     err.print(f"chart written to {path}", highlight=False)

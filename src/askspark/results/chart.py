@@ -3,8 +3,8 @@
 The spec is built here from the result's columns, never taken from model text, and it holds the
 bounded preview's rows only. The choice, in order:
 
-- no rows, or one row with no category (a single value, or one record) → no chart: the value is the
-  answer (a big number in the web UI);
+- no rows, or one row (a single value, or one record: the top country and its total) → no chart: the
+  row is the answer (a single value is shown big in the web UI);
 - a time column (date, timestamp, or an integer ``year``/``month``/… column) and measures → line, one line
   per measure, or per category when one small category column comes with one measure;
 - a category and one measure → horizontal bar, sorted by the measure, the first ``TOP_N`` rows with the
@@ -63,7 +63,7 @@ def choose_chart(result: ResultPreview | None) -> dict[str, Any] | None:
         r: [i for i, x in enumerate(roles) if x == r] for r in ("time", "ordinal_time", "measure", "category")
     }
     times, measures, categories = index["time"] + index["ordinal_time"], index["measure"], index["category"]
-    if len(result.rows) == 1 and not categories and not times:
+    if len(result.rows) == 1:  # one value or one record: the answer is the row itself, not a chart
         return None
     spec = _pick(result, times, measures, categories)
     if spec is not None:

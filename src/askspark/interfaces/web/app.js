@@ -110,6 +110,7 @@ function drawChart(box, bigBox, answer) {
   box.replaceChildren();
   box.removeAttribute("role");
   box.removeAttribute("aria-label");
+  charts.delete(box);
   bigBox.hidden = true;
   const result = answer.result;
   if (!answer.chart) {
@@ -124,18 +125,34 @@ function drawChart(box, bigBox, answer) {
     box.appendChild(el("p", "Charts need the web UI's npm packages: run scripts/setup.sh.", "hint"));
     return;
   }
-  // As wide as the page allows (a phone's 390 px too), room left for the axis labels.
-  const width = Math.max(200, Math.min(answer.chart.width || 560, (box.clientWidth || 560) - 160));
-  const spec = Object.assign({}, answer.chart, { width });
-  // defaultStyle and the tooltip's default style are inline <style> elements the CSP refuses: the same
-  // rules are in style.css. The tooltip escapes its text (vega-tooltip's sanitize, on by default).
-  const options = { renderer: "svg", actions: false, ast: true, defaultStyle: false, tooltip: { disableDefaultStyle: true } };
   box.setAttribute("role", "figure");
   box.setAttribute("aria-label", answer.chart.description || "chart"); // an attribute: text, never markup
-  vegaEmbed(box, spec, options).catch((error) =>
+  charts.set(box, answer.chart);
+  embed(box, answer.chart);
+}
+
+const charts = new Map(); // each chart's box -> its spec, drawn again when the page's width changes
+
+// defaultStyle and the tooltip's default style are inline <style> elements the CSP refuses: the same
+// rules are in style.css. The tooltip escapes its text (vega-tooltip's sanitize, on by default).
+const EMBED_OPTIONS = { renderer: "svg", actions: false, ast: true, defaultStyle: false, tooltip: { disableDefaultStyle: true } };
+
+function embed(box, chart) {
+  // As wide as the box allows (a phone's 390 px too), room left for the axis labels.
+  const width = Math.max(160, Math.min(chart.width || 560, (box.clientWidth || 560) - 160));
+  const spec = Object.assign({}, chart, { width });
+  vegaEmbed(box, spec, EMBED_OPTIONS).catch((error) =>
     box.replaceChildren(el("p", `The chart could not be drawn: ${error.message || error}`, "hint")),
   );
 }
+
+let resizing = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    for (const [box, chart] of charts) box.isConnected ? embed(box, chart) : charts.delete(box);
+  }, 150);
+});
 
 function summarySource(answer) {
   if (!answer.summary) return "";
