@@ -39,6 +39,8 @@ WRONG = {
     "AAPL holds 90% of the total.": ["90%"],
     "MSFT averaged 3.5 million.": ["3.5 million"],
     "There were 4 symbols.": ["4"],
+    "sql SELECT symbol, avg_close FROM stock_data ORDER BY avg_close DESC;": ["(code, not an answer)"],
+    "The query returns the average closing price per symbol.": ["(no value of the result)"],
 }
 
 

@@ -154,7 +154,8 @@ class Answer(BaseModel):
     created_at: datetime
     seconds: float = 0.0
     # Seconds of the run's own steps outside any attempt: ``catalog`` (reading the selected tables'
-    # definitions), ``engine`` (getting a started engine), ``store`` (saving this document).
+    # definitions), ``engine`` (getting a started engine), ``store`` (saving this document),
+    # ``written_answer`` (the model writing the answer's sentences, when it did).
     timings: dict[str, float] = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)  # includes why auto chose an engine
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)

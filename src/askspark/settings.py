@@ -69,7 +69,7 @@ class Settings(BaseSettings):
         description="The model writes the answer in one to three sentences from the bounded result; kept only "
         "when every number and quoted name in it is in the result, else the deterministic summary is used. "
         "Never under privacy=schema or masked. Unset: on for API models (openai, anthropic, bedrock), off "
-        "for the embedded model (it costs seconds per question on a CPU).",
+        "for the embedded model (it wrote SQL, not sentences, and costs seconds per question on a CPU).",
     )
     row_limit: int = Field(1000, ge=1, description="Rows returned in the answer; more sets truncated=true.")
     max_result_bytes: int = Field(

@@ -72,8 +72,9 @@ def candidates_for(llm: LLM, setting: int | None) -> int:
 
 
 # Providers that write the answer's sentences when the ``written_answer`` setting is unset: the API
-# models, for which a short call is cheap. The embedded model does not by default: it costs seconds per
-# question on a CPU (docs/settings.md); the scripted one only when a test asks for it.
+# models, for which a short call is cheap. The embedded model does not by default: it wrote SQL, not
+# sentences, on 5 of 5 probes, at seconds per call on a CPU (docs/evaluation.md); the scripted one only
+# when a test asks for it.
 WRITES_ANSWER = ("openai", "anthropic", "bedrock")
 
 

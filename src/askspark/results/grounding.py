@@ -19,23 +19,44 @@ from askspark.record import ResultPreview
 # 1,234.5 / -3 / 0.25 / 12% / 1.2e6: a number as a sentence writes it (commas as thousands separators).
 _NUMBER = re.compile(r"(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?%?(?![A-Za-z_\d])")
 _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|‘([^’]+)’|(?<!\w)'([^']+)'(?!\w)")
+_CODE = re.compile(r"```|\bselect\b[\s\S]*\bfrom\b|\bdef \w+\(|^\s*sql\b", re.I)
 _SCALES = {"thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12, "k": 1e3, "m": 1e6, "bn": 1e9}
 
 
 def ungrounded(text: str, result: ResultPreview, question: str = "") -> list[str]:
-    """The numbers and quoted names of ``text`` the result does not hold; empty when it is grounded."""
-    numbers, words = _facts(result)
-    numbers |= {float(len(result.rows))} | {n for n, _ in _numbers_in(question)}
-    problems = [token for value, token in _numbers_in(text) if not _matches(value, token, numbers)]
+    """The numbers and quoted names of ``text`` the result does not hold; empty when it is grounded.
+
+    A reply that is code, or that states no value of the result at all (no number, no cell's text), is
+    no answer: small models echo a query instead of answering (the embedded one did on 5 of 5 tries).
+    """
+    if _CODE.search(text):
+        return ["(code, not an answer)"]
+    numbers, cells = _facts(result)
+    words = cells | {c.name.lower() for c in result.columns}
+    written = _numbers_in(text)
+    known = numbers | {float(len(result.rows))} | {n for n, _ in _numbers_in(question)}
+    problems = [token for value, token in written if not _matches(value, token, known)]
     problems += [name for name in _quoted(text) if name.strip().lower() not in words]
+    if not problems and not _states_a_value(text, written, numbers, cells):
+        return ["(no value of the result)"]
     return problems
 
 
+def _states_a_value(
+    text: str, written: list[tuple[float, str]], numbers: set[float], cells: set[str]
+) -> bool:
+    """Whether ``text`` names at least one value of the result: one of its numbers or a cell's text."""
+    lowered = text.lower()
+    if any(_matches(value, token, numbers) for value, token in written):
+        return True
+    return any(re.search(rf"(?<!\w){re.escape(cell)}(?!\w)", lowered) for cell in cells if len(cell) >= 2)
+
+
 def _facts(result: ResultPreview) -> tuple[set[float], set[str]]:
-    """The result's numbers (cells, and numbers written inside text and dates) and its words (cells and
-    column names, lower-cased)."""
+    """The result's numbers (cells, and numbers written inside text and dates) and its cells' text
+    (lower-cased)."""
     numbers: set[float] = set()
-    words = {c.name.lower() for c in result.columns}
+    words: set[str] = set()
     for row in result.rows:
         for cell in row:
             number = _as_number(cell)
