@@ -182,8 +182,9 @@ def test_thread_of_answers_with_a_chart(thread_server: LiveServer, tmp_path: Pat
         assert page.evaluate("document.querySelectorAll('img').length") == 0
         page.screenshot(path=str(IMAGES / "web-ui-thread-1280.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.chart svg')].every(s => s.getBoundingClientRect().width <= 370)"
+        page.wait_for_function(  # each chart drawn again to fit its box
+            "() => [...document.querySelectorAll('.chart')].every(b => !b.querySelector('svg') || "
+            "b.querySelector('svg').getBoundingClientRect().width <= b.clientWidth + 1)"
         )
         page.locator("#run").scroll_into_view_if_needed()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling

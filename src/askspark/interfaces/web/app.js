@@ -137,13 +137,18 @@ const charts = new Map(); // each chart's box -> its spec, drawn again when the 
 // rules are in style.css. The tooltip escapes its text (vega-tooltip's sanitize, on by default).
 const EMBED_OPTIONS = { renderer: "svg", actions: false, ast: true, defaultStyle: false, tooltip: { disableDefaultStyle: true } };
 
-function embed(box, chart) {
-  // As wide as the box allows (a phone's 390 px too), room left for the axis labels.
-  const width = Math.max(160, Math.min(chart.width || 560, (box.clientWidth || 560) - 160));
-  const spec = Object.assign({}, chart, { width });
-  vegaEmbed(box, spec, EMBED_OPTIONS).catch((error) =>
-    box.replaceChildren(el("p", `The chart could not be drawn: ${error.message || error}`, "hint")),
-  );
+// As wide as the box allows (a phone's 390 px too): a first guess of the labels' room, then, when the
+// drawn chart is still wider than its box (long labels), once more narrower by the difference.
+function embed(box, chart, width) {
+  const plot = width || Math.max(120, Math.min(chart.width || 560, (box.clientWidth || 560) - 160));
+  const spec = Object.assign({}, chart, { width: plot });
+  vegaEmbed(box, spec, EMBED_OPTIONS)
+    .then(() => {
+      const svg = box.querySelector("svg");
+      const over = svg ? svg.getBoundingClientRect().width - box.clientWidth : 0;
+      if (over > 1 && !width && plot - over >= 80) embed(box, chart, plot - over);
+    })
+    .catch((error) => box.replaceChildren(el("p", `The chart could not be drawn: ${error.message || error}`, "hint")));
 }
 
 let resizing = null;
