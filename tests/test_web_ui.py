@@ -13,7 +13,8 @@ from live_server import LiveServer, script, sql
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).parent.parent / "docs" / "images" / "web-ui.png"
+IMAGES = Path(__file__).parent.parent / "docs" / "images"
+SCREENSHOT = IMAGES / "web-ui.png"
 HOSTILE = "<img src=x onerror=alert(1)>"
 PEOPLE_CSV = f"name,note,amount\nAda,{HOSTILE},30\nGrace,**bold** text,20\nLinus,plain,10\n"
 
@@ -69,6 +70,8 @@ def test_upload_ask_watch_edit_rerun(ui_server: LiveServer, tmp_path: Path) -> N
         expect(page.locator("#downloads a")).to_have_count(2)
         first_run = page.locator("#run-id").text_content()
 
+        page.click("#code-box > summary")  # the code is collapsed by default
+        expect(page.locator("#code")).to_be_visible()
         code = page.locator("#code").input_value()
         assert "ORDER BY amount DESC" in code
         page.fill("#code", code.replace("ORDER BY amount DESC", "WHERE amount < 25 ORDER BY amount"))
@@ -91,3 +94,100 @@ def test_upload_ask_watch_edit_rerun(ui_server: LiveServer, tmp_path: Path) -> N
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
     assert dialogs == []  # nothing from the data ran
+
+
+STAFF_CSV = f"name,team,amount\nAda,core,30\n{HOSTILE},ops,20\nLinus,core,10\n"
+TOTAL_SQL = "SELECT SUM(amount) AS total_amount FROM staff"
+
+
+@pytest.fixture(scope="module")
+def thread_server(
+    settings: Settings, engine: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A model that writes code and then the answer's sentences (written_answer on), for two questions."""
+    model = script(
+        tmp_path_factory.mktemp("thread") / "thread.json",
+        [
+            sql("SELECT name, amount FROM staff ORDER BY amount DESC"),
+            "Ada has the largest amount, 30, of the 3 people.",
+            sql(TOTAL_SQL),
+            "The total amount is 75.",  # wrong (it is 60): the deterministic summary is shown instead
+        ],
+    )
+    server = LiveServer(settings.model_copy(update={"model": model, "written_answer": True}))
+    yield server
+    server.stop()
+
+
+def test_thread_of_answers_with_a_chart(thread_server: LiveServer, tmp_path: Path) -> None:
+    """Two questions in one thread: a bar chart drawn as SVG (a hostile name is a label, as text), the
+    model's grounded sentence, then a single value shown big; code expands; screenshots at two widths."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: bash scripts/setup.sh --dev installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    csv = tmp_path / "staff.csv"
+    csv.write_text(STAFF_CSV)
+    dialogs: list[str] = []
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        # Errors in the console (a CSP violation, a script error); the browser's own favicon request is
+        # the one 404 expected.
+        page.on(
+            "console",
+            lambda m: problems.append(m.text) if m.type == "error" and "404" not in m.text else None,
+        )
+        page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(thread_server.url)
+        page.set_input_files("#upload-file", str(csv))
+        page.click("#upload-form button")
+        expect(page.locator("#selected")).to_have_text("uploads.staff")
+
+        page.fill("#question", "Who has the largest amount?")
+        page.press("#question", "Control+Enter")  # the keyboard asks
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+        expect(page.locator("#summary")).to_have_text("Ada has the largest amount, 30, of the 3 people.")
+        expect(page.locator("#summary-source")).to_contain_text("Written by the model")
+        svg = page.locator("#chart svg")
+        expect(svg).to_have_count(1)
+        expect(page.locator("#chart")).to_have_attribute("aria-label", "bar chart of amount by name")
+        label = page.locator("#chart svg text", has_text="<img src=x")
+        expect(label).to_have_count(1)  # a label, drawn as text
+        expect(page.locator("#result td.num").first).to_have_text("30")
+        expect(page.locator("#result th").first).to_have_attribute("title", "type: string")
+        expect(page.locator("#code")).to_be_hidden()
+        page.click("#code-box > summary")
+        expect(page.locator("#code")).to_be_visible()
+
+        page.fill("#question", "What is the total amount?")
+        page.click("#ask-button")
+        expect(page.locator("#run-question")).to_have_text("What is the total amount?")  # the new run
+        expect(page.locator("#run-status")).to_have_text("succeeded", timeout=120_000)
+        expect(page.locator("#big-number")).to_have_text("60")
+        expect(page.locator("#summary-source")).to_contain_text("from the result")
+        expect(page.locator("#notices")).to_contain_text("not in the result: 75")
+        turns = page.locator("#thread > li")
+        expect(turns).to_have_count(1)  # the first answer, now a card in the thread above
+        first = turns.nth(0)
+        expect(first).to_contain_text("Who has the largest amount?")
+        expect(first.locator(".chart svg text", has_text="<img src=x")).to_have_count(1)
+        expect(first.locator(".code-box pre")).to_be_hidden()
+        first.locator(".code-box > summary").click()
+        expect(first.locator(".code-box pre")).to_contain_text("ORDER BY amount DESC")
+
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        page.screenshot(path=str(IMAGES / "web-ui-thread-1280.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_function(  # each chart drawn again to fit its box
+            "() => [...document.querySelectorAll('.chart')].every(b => !b.querySelector('svg') || "
+            "b.querySelector('svg').getBoundingClientRect().width <= b.clientWidth + 1)"
+        )
+        page.locator("#run").scroll_into_view_if_needed()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1  # no sideways scrolling
+        page.screenshot(path=str(IMAGES / "web-ui-thread-390.png"), full_page=True)
+        browser.close()
+    assert dialogs == [] and problems == []  # nothing from the data ran; no CSP violation, no error

@@ -153,12 +153,18 @@ class Answer(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     result: ResultPreview | None = None
     summary: str = ""
+    # Who wrote ``summary``: the model, checked against the result (results/grounding.py), or askspark
+    # from the result itself (results/summary.py).
+    summary_source: Literal["model", "deterministic"] = "deterministic"
+    # A Vega-Lite spec of the bounded result, chosen by its shape (results/chart.py); None: no chart fits.
+    chart: dict[str, Any] | None = None
     error: Failure | None = None  # why the run failed, when it did
     stop_reason: str | None = None
     created_at: datetime
     seconds: float = 0.0
     # Seconds of the run's own steps outside any attempt: ``catalog`` (reading the selected tables'
-    # definitions), ``engine`` (getting a started engine), ``store`` (saving this document).
+    # definitions), ``engine`` (getting a started engine), ``store`` (saving this document),
+    # ``written_answer`` (the model writing the answer's sentences, when it did).
     timings: dict[str, float] = Field(default_factory=dict)
     notices: list[str] = Field(default_factory=list)  # includes why auto chose an engine
     rerun_of: str | None = None  # the run whose code a person edited and ran again (no model involved)

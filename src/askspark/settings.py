@@ -74,6 +74,13 @@ class Settings(BaseSettings):
         description="Check each result against the question (one row for 'each X', empty, all-null column, "
         "top N, percentage range); a suspect result is fed back to the model as a failure.",
     )
+    written_answer: bool | None = Field(
+        None,
+        description="The model writes the answer in one to three sentences from the bounded result; kept only "
+        "when every number and quoted name in it is in the result, else the deterministic summary is used. "
+        "Never under privacy=schema or masked. Unset: on for API models (openai, anthropic, bedrock), off "
+        "for the embedded model (it wrote SQL, not sentences, and costs seconds per question on a CPU).",
+    )
     row_limit: int = Field(1000, ge=1, description="Rows returned in the answer; more sets truncated=true.")
     max_result_bytes: int = Field(
         2_000_000, ge=1024, description="Byte cap on the rows returned in the answer (JSON-encoded)."

@@ -19,6 +19,11 @@ LEVELS = ("schema", "masked", "samples")  # most private first
 def column_level(table: TableInfo, column: str, default: str, patterns: Mapping[str, str]) -> str:
     """The privacy level of ``table.column``: the most private of ``default`` and the matching patterns."""
     names = (column, f"{table.name}.{column}", f"{table.database}.{table.name}.{column}")
+    return level_of(names, default, patterns)
+
+
+def level_of(names: Sequence[str], default: str, patterns: Mapping[str, str]) -> str:
+    """The most private of ``default`` and the levels of the patterns matching any of ``names``."""
     levels = [default] + [
         level
         for pattern, level in patterns.items()

@@ -161,6 +161,12 @@ def takes_request_options(fn: F) -> F:
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in plain English.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the answer document as JSON.")] = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="Write the answer's chart to FILE: .html, .svg or .png (rendered offline)."
+        ),
+    ] = None,
     **options: Any,
 ) -> None:
     """Ask a question about tables and files; print the code that ran and its result.
@@ -168,15 +174,34 @@ def ask(
     With no --table and no --file, the tables are picked from the catalog by the question.
     """
     from askspark.api import execute, prepare
+    from askspark.results.chart import check_chart_path
 
+    if chart is not None:
+        check_chart_path(chart)  # before the run, not after it
     request = Request.of(question, **options)
     answer = execute(prepare(request, listener=None if json_output else progress), request)
     if json_output:
         print(json.dumps(answer.to_json(), indent=2))
     else:
         show_answer(answer)
+    if chart is not None:
+        write_chart(answer, chart)
     if not answer.succeeded:
         raise typer.Exit(1)
+
+
+def write_chart(answer: Answer, path: Path) -> None:
+    """The answer's chart into ``path``; when no chart fits the result (one value, no rows), say so."""
+    from askspark.results.chart import render_chart
+
+    if answer.chart is None:
+        why = (
+            "the result has no shape a chart shows better than the table" if answer.succeeded else "no answer"
+        )
+        err.print(f"no chart: {why}", highlight=False)
+        return
+    render_chart(answer.chart, path)
+    err.print(f"chart written to {path}", highlight=False)
 
 
 def show_answer(answer: Answer) -> None:

@@ -71,6 +71,18 @@ def candidates_for(llm: LLM, setting: int | None) -> int:
     return setting if setting is not None else DEFAULT_CANDIDATES.get(llm.id, 1)
 
 
+# Providers that write the answer's sentences when the ``written_answer`` setting is unset: the API
+# models, for which a short call is cheap. The embedded model does not by default: it wrote SQL, not
+# sentences, on 5 of 5 probes, at seconds per call on a CPU (docs/evaluation.md); the scripted one only
+# when a test asks for it.
+WRITES_ANSWER = ("openai", "anthropic", "bedrock")
+
+
+def written_answer_for(llm: LLM, setting: bool | None) -> bool:
+    """Whether the model writes the answer's sentences: the setting when given, else by provider."""
+    return setting if setting is not None else llm.id.split(":", 1)[0] in WRITES_ANSWER
+
+
 # provider id -> "module:factory"; a factory takes (name, settings) and returns an LLM.
 PROVIDERS: dict[str, str] = {
     "embedded": "askspark.llm.embedded:create",

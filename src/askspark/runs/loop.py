@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from askspark.catalog.base import TableInfo
 from askspark.context.privacy import visible_tables
 from askspark.context.prompt import ContextOptions, build_messages
+from askspark.context.written import MAX_TOKENS, answer_messages, clean_reply, may_see_result
 from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
-from askspark.llm.base import LLM, Completion, Message, candidates_for, complete_many
+from askspark.llm.base import LLM, Completion, Message, candidates_for, complete_many, written_answer_for
 from askspark.llm.extract import extract_code
 from askspark.record import (
     Alternative,
@@ -40,7 +41,9 @@ from askspark.record import (
     Failure,
     ResultPreview,
 )
+from askspark.results.chart import ChartError, choose_chart
 from askspark.results.checks import check_result
+from askspark.results.grounding import ungrounded
 from askspark.results.summary import summarize
 from askspark.results.vote import Reading, Vote, enough, vote
 from askspark.runs.store import RunStore
@@ -188,9 +191,46 @@ class Run:
         self.apply_outcome(last.number)
         self.answer.seconds = seconds
         self.answer.summary = summarize(self.answer)
+        if self.answer.succeeded:
+            self.add_chart()
+            self.write_answer()
         self.save()
         self.listener("done", {"status": self.answer.status, "run_id": self.answer.run_id})
         return self.answer
+
+    def add_chart(self) -> None:
+        """The result's chart spec, chosen by its shape; a spec that fails its own check is left out."""
+        try:
+            self.answer.chart = choose_chart(self.answer.result)
+        except ChartError as exc:  # a bug in the chooser: the answer stands without its chart
+            self.answer.notices.append(f"no chart: {exc}")
+
+    def write_answer(self) -> None:
+        """The model's sentences replace the deterministic summary when every number and quoted name in
+        them is in the result; otherwise, or when the model may not see values, the summary stays."""
+        result, llm, s = self.answer.result, self.llm, self.settings
+        if result is None or not result.rows or llm is None or not written_answer_for(llm, s.written_answer):
+            return
+        if not may_see_result(result, s.privacy, s.privacy_columns):
+            return
+        start = time.perf_counter()
+        try:
+            reply = llm.complete(
+                answer_messages(self.question, result), temperature=0.0, max_tokens=MAX_TOKENS
+            )
+        except AskSparkError as exc:  # the answer stands with its deterministic summary
+            self.answer.notices.append(f"no written answer: {exc.message}")
+            return
+        finally:
+            self.answer.timings["written_answer"] = time.perf_counter() - start
+        text = clean_reply(reply.text)
+        missing = ungrounded(text, result, self.question) if text else ["(empty reply)"]
+        if missing:
+            self.answer.notices.append(
+                "the model's written answer was not used: not in the result: " + ", ".join(missing[:5])
+            )
+            return
+        self.answer.summary, self.answer.summary_source = text, "model"
 
     def answering(self) -> Attempt:
         """The attempt the run answers with: the last one, unless it failed after a result that was

@@ -66,6 +66,106 @@ function grid(columns, rows) {
   return table;
 }
 
+// --- answers people read: tables, charts, the written answer ------------------------------------
+
+const NUMERIC = /^(tinyint|smallint|int|integer|bigint|long|short|byte|float|double|decimal)/i;
+const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 6 });
+
+// One result cell: numbers formatted and right-aligned (the exact value on hover), dates as dates,
+// NULL visible, long text wrapped. Always textContent: a cell is shown as the characters it holds.
+function resultCell(value, type) {
+  if (value === null || value === undefined) return el("td", "NULL", "null");
+  if (typeof value === "number" && NUMERIC.test(type)) {
+    const td = el("td", numberFormat.format(value), "num");
+    td.title = String(value);
+    return td;
+  }
+  if (typeof value === "string" && /^(date|timestamp)/i.test(type)) return el("td", value.replace("T", " "), "date");
+  return el("td", typeof value === "object" ? JSON.stringify(value) : value, "text");
+}
+
+// A result as a table people can read: each column's type on hover over its name.
+function resultGrid(columns, rows) {
+  const table = el("table", null, "result");
+  const head = el("tr");
+  for (const column of columns) {
+    const th = el("th", column.name, NUMERIC.test(column.type) ? "num" : "");
+    th.title = `type: ${column.type}`;
+    th.scope = "col";
+    head.appendChild(th);
+  }
+  table.appendChild(el("thead")).appendChild(head);
+  const body = table.appendChild(el("tbody"));
+  for (const row of rows) {
+    const tr = body.appendChild(el("tr"));
+    row.forEach((value, i) => tr.appendChild(resultCell(value, columns[i] ? columns[i].type : "")));
+  }
+  return table;
+}
+
+// The answer's chart (a Vega-Lite spec askspark built from the result), drawn as SVG by vega-embed
+// with Vega's expression interpreter (ast: true): no eval, so the strict CSP holds. Labels and
+// tooltips are data Vega draws as text. One value and no chart: the value, big.
+function drawChart(box, bigBox, answer) {
+  box.replaceChildren();
+  box.removeAttribute("role");
+  box.removeAttribute("aria-label");
+  charts.delete(box);
+  bigBox.hidden = true;
+  const result = answer.result;
+  if (!answer.chart) {
+    if (result && result.rows.length === 1 && result.columns.length === 1) {
+      bigBox.textContent = resultCell(result.rows[0][0], result.columns[0].type).textContent;
+      bigBox.title = `${result.columns[0].name} (${result.columns[0].type})`;
+      bigBox.hidden = false;
+    }
+    return;
+  }
+  if (typeof vegaEmbed !== "function") {
+    box.appendChild(el("p", "Charts need the web UI's npm packages: run scripts/setup.sh.", "hint"));
+    return;
+  }
+  box.setAttribute("role", "figure");
+  box.setAttribute("aria-label", answer.chart.description || "chart"); // an attribute: text, never markup
+  charts.set(box, answer.chart);
+  embed(box, answer.chart);
+}
+
+const charts = new Map(); // each chart's box -> its spec, drawn again when the page's width changes
+
+// defaultStyle and the tooltip's default style are inline <style> elements the CSP refuses: the same
+// rules are in style.css. The tooltip escapes its text (vega-tooltip's sanitize, on by default).
+const EMBED_OPTIONS = { renderer: "svg", actions: false, ast: true, defaultStyle: false, tooltip: { disableDefaultStyle: true } };
+
+// As wide as the box allows (a phone's 390 px too): a first guess of the labels' room, then, when the
+// drawn chart is still wider than its box (long labels), once more narrower by the difference.
+function embed(box, chart, width) {
+  const plot = width || Math.max(120, Math.min(chart.width || 560, (box.clientWidth || 560) - 160));
+  const spec = Object.assign({}, chart, { width: plot });
+  vegaEmbed(box, spec, EMBED_OPTIONS)
+    .then(() => {
+      const svg = box.querySelector("svg");
+      const over = svg ? svg.getBoundingClientRect().width - box.clientWidth : 0;
+      if (over > 1 && !width && plot - over >= 80) embed(box, chart, plot - over);
+    })
+    .catch((error) => box.replaceChildren(el("p", `The chart could not be drawn: ${error.message || error}`, "hint")));
+}
+
+let resizing = null;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    for (const [box, chart] of charts) box.isConnected ? embed(box, chart) : charts.delete(box);
+  }, 150);
+});
+
+function summarySource(answer) {
+  if (!answer.summary) return "";
+  return answer.summary_source === "model"
+    ? "Written by the model; every number and quoted name in it was found in the result."
+    : "Written by askspark from the result.";
+}
+
 // --- catalog --------------------------------------------------------------------------------------
 
 async function loadCatalog() {
@@ -144,14 +244,21 @@ async function ask(event) {
 
 function follow(runId, question) {
   if (stream) stream.close();
+  if (current && current.run_id !== runId) archive(current);
   current = null;
+  $("attempts-box").open = true; // progress per attempt streams in, visibly
+  $("code-box").open = false;
   showRunHeader(runId, "queued", question);
   $("attempts").replaceChildren();
   for (const id of ["notices", "result", "downloads", "alternatives"]) $(id).replaceChildren();
   $("confidence").hidden = true;
   $("summary").textContent = "";
+  $("summary-source").textContent = "";
+  $("chart").replaceChildren();
+  $("big-number").hidden = true;
   $("truncated").hidden = true;
   $("code").value = "";
+  $("run").scrollIntoView({ block: "nearest" });
   stream = new EventSource(withToken(`/v1/runs/${encodeURIComponent(runId)}/events`));
   stream.addEventListener("running", () => ($("run-status").textContent = "running"));
   stream.addEventListener("stage", (e) => showStage(JSON.parse(e.data)));
@@ -216,7 +323,9 @@ async function openRun(runId) {
 }
 
 function showAnswer(answer) {
+  if (current && current.run_id !== answer.run_id) archive(current);
   current = answer;
+  $("attempts-box").open = false; // done: the answer first, how it was made on demand
   showRunHeader(answer.run_id, answer.status, answer.question);
   $("attempts").replaceChildren();
   for (const attempt of answer.attempts) showAttempt(attempt);
@@ -225,6 +334,8 @@ function showAnswer(answer) {
   $("notices").replaceChildren(...notices.map((n) => el("li", n)));
   $("code").value = answer.code || "";
   $("summary").textContent = answer.summary || (answer.error ? answer.error.message : "");
+  $("summary-source").textContent = summarySource(answer);
+  drawChart($("chart"), $("big-number"), answer);
   showConfidence(answer);
   showResult(answer);
   showAlternatives(answer.alternatives || []);
@@ -262,7 +373,7 @@ function showResult(answer) {
   $("downloads").replaceChildren();
   $("truncated").hidden = true;
   if (!result) return;
-  $("result").appendChild(grid(result.columns.map((c) => `${c.name} (${c.type})`), result.rows));
+  $("result").appendChild(resultGrid(result.columns, result.rows));
   if (result.truncated) {
     $("truncated").textContent =
       `Truncated: showing the first ${result.rows.length} rows; the full result has more. Download it below.`;
@@ -277,6 +388,59 @@ function showResult(answer) {
       $("downloads").appendChild(link);
     }
   }
+}
+
+// --- the thread: earlier answers of this page, oldest first ---------------------------------------
+
+const THREAD_ROWS = 20; // rows an earlier answer shows; the whole result is one click away
+
+// An earlier answer as a card: question, written answer, chart, table; attempts and code collapsed.
+function archive(answer) {
+  if (document.querySelector(`#thread > li[data-run="${CSS.escape(answer.run_id)}"]`)) return;
+  $("thread").appendChild(turnCard(answer));
+}
+
+function turnCard(answer) {
+  const item = el("li", null, "turn");
+  item.dataset.run = answer.run_id;
+  const line = item.appendChild(el("p", null, "run-line"));
+  line.append(el("span", answer.status, `badge ${answer.status}`), el("span", ` ${answer.question}`, "question"));
+  item.appendChild(el("p", answer.summary || (answer.error ? answer.error.message : ""), "answer-text"));
+  item.appendChild(el("p", summarySource(answer), "hint"));
+  const chart = item.appendChild(el("div", null, "chart"));
+  const big = item.appendChild(el("p", null, "big-number"));
+  drawChart(chart, big, answer);
+  item.appendChild(el("div", null, "turn-actions")); // follow-ups and "this is right" go here
+  if (answer.result) item.appendChild(resultDetails(answer));
+  item.appendChild(codeDetails(answer));
+  const open = item.appendChild(el("button", "Open this run", "link"));
+  open.type = "button";
+  open.addEventListener("click", guarded(() => openRun(answer.run_id)));
+  return item;
+}
+
+function resultDetails(answer) {
+  const r = answer.result;
+  const details = el("details", null, "result-box");
+  const more = r.rows.length > THREAD_ROWS || r.truncated ? ` (first ${Math.min(THREAD_ROWS, r.rows.length)})` : "";
+  details.appendChild(el("summary", `Result: ${r.rows.length}${r.truncated ? "+" : ""} rows${more}`));
+  const scroll = details.appendChild(el("div", null, "scroll"));
+  scroll.appendChild(resultGrid(r.columns, r.rows.slice(0, THREAD_ROWS)));
+  details.open = !answer.chart; // no chart: the table is the answer
+  return details;
+}
+
+function codeDetails(answer) {
+  const details = el("details", null, "code-box");
+  const attempts = answer.attempts.length === 1 ? "1 attempt" : `${answer.attempts.length} attempts`;
+  details.appendChild(el("summary", `Code (${attempts})`));
+  details.appendChild(el("pre", answer.code || "", "mono"));
+  const list = details.appendChild(el("ol", null, "attempts"));
+  for (const a of answer.attempts) {
+    const outcome = a.error === null ? `ok after ${a.stage}` : `${a.error.kind} at ${a.stage}: ${a.error.message}`;
+    list.appendChild(el("li", `attempt ${a.number}: ${outcome}`, a.error === null ? "ok" : "failed"));
+  }
+  return details;
 }
 
 async function rerun() {
@@ -329,6 +493,9 @@ function start() {
   });
   $("upload-form").addEventListener("submit", guarded(uploadFile));
   $("ask-form").addEventListener("submit", guarded(ask));
+  $("question").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("ask-form").requestSubmit();
+  });
   $("rerun").addEventListener("click", guarded(rerun));
   $("copy").addEventListener("click", guarded(copyCode));
   guarded(refresh)();
