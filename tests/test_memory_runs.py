@@ -6,7 +6,6 @@ other tests of the session ask about the same sample tables.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
