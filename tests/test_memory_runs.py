@@ -135,7 +135,10 @@ def assert_three_turns(answers: list[Answer], prompts: list[str]) -> None:
     assert first.conversation_id is None and second.conversation_id == third.conversation_id == first.run_id
     assert first.tables == second.tables == third.tables == ["northwind.orders"]
     assert TURNS_HEADER not in prompts[0]
-    assert f"Question 1: {TURNS[0][0]}" in prompts[1] and "year(order_date)" not in prompts[1].split("Question:")[0]
+    assert (
+        f"Question 1: {TURNS[0][0]}" in prompts[1]
+        and "year(order_date)" not in prompts[1].split("Question:")[0]
+    )
     assert f"Question 1: {TURNS[0][0]}" in prompts[2] and f"Question 2: {TURNS[1][0]}" in prompts[2]
     assert "WHERE year(order_date) = 2024 GROUP BY country ORDER BY country" in prompts[2]
     assert prompts[2].rstrip().endswith(f"Question: {TURNS[2][0]}")
@@ -145,7 +148,9 @@ def test_a_three_turn_conversation_from_python(settings: Settings, engine: Any) 
     model = ScriptedLLM([reply for _, reply in TURNS], style="sql")
     answers: list[Answer] = []
     for question, _ in TURNS:
-        options: dict[str, Any] = {"follow_up": answers[-1].run_id} if answers else {"tables": ["northwind.orders"]}
+        options: dict[str, Any] = (
+            {"follow_up": answers[-1].run_id} if answers else {"tables": ["northwind.orders"]}
+        )
         answers.append(ask(question, model, settings, engine, **options))
     assert_three_turns(answers, [c.messages[-1].content for c in model.calls])
     stored = api.store_for(settings).get(answers[2].run_id)
@@ -216,7 +221,9 @@ def test_chat_through_a_pseudo_terminal(
     save_state(settings, engine.state)  # the chat process joins this Spark server instead of starting one
     env = {**os.environ, "ASKSPARK_HOME": str(settings.home), "NO_COLOR": "1", "COLUMNS": "200"}
     command = [sys.executable, "-m", "askspark.interfaces.cli", "chat", "--table", "northwind.orders"]
-    child = pexpect.spawn(command[0], [*command[1:], "--model", model], env=env, timeout=240, encoding="utf-8")
+    child = pexpect.spawn(
+        command[0], [*command[1:], "--model", model], env=env, timeout=240, encoding="utf-8"
+    )
     child.setwinsize(50, 200)
     try:
         ids = []
