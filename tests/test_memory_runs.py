@@ -235,7 +235,7 @@ def test_chat_through_a_pseudo_terminal(
         for command_line, expected in (
             ("/code", "year(order_date) = 2024"),
             ("/tables", "northwind.orders"),
-            ("/history", f"2. [succeeded] {ids[1]}"),
+            ("/history", f"2. {ids[1]} (succeeded): {TURNS[1][0]}"),
             ("/nope", "unknown command"),
             ("/verify", f"run {ids[1]} verified"),
         ):

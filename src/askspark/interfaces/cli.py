@@ -270,7 +270,7 @@ class Chat:
 
     def history(self) -> None:
         for i, answer in enumerate(self.answers, 1):
-            out.print(f"{i}. [{answer.status}] {answer.run_id}: {escape(answer.question)}", highlight=False)
+            out.print(f"{i}. {answer.run_id} ({answer.status}): {escape(answer.question)}", highlight=False)
 
     def new(self) -> None:
         self.last, self.answers = None, []
