@@ -124,10 +124,13 @@ def test_python_only_verified_code_stays_out_of_an_sql_prompt() -> None:
     assert WORKED_HEADER not in text[-1].content
 
 
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)  # never among the newest runs other tests list
+
+
 def stored(store: RunStore, run_id: str, **fields: object) -> Answer:
     answer = Answer(
         status="succeeded", run_id=run_id, question="How many orders per country?", engine="local",
-        model="scripted", tables=["northwind.orders"], code=SQL_CODE, created_at=datetime.now(UTC),
+        model="scripted", tables=["northwind.orders"], code=SQL_CODE, created_at=LONG_AGO,
     )  # fmt: skip
     answer = answer.model_copy(update=fields)
     store.save(answer)
