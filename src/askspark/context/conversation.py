@@ -26,7 +26,10 @@ class Turn:
 
 
 def recent(
-    turns: Sequence[Turn], budget: int, render: Callable[[Sequence[Turn]], str], count=estimate_tokens
+    turns: Sequence[Turn],
+    budget: int,
+    render: Callable[[Sequence[Turn]], str],
+    count: Callable[[str], int] = estimate_tokens,
 ) -> list[Turn]:
     """The newest turns whose rendering fits ``budget`` tokens (0: no limit), oldest first."""
     kept = list(turns)
