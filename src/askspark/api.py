@@ -22,6 +22,7 @@ from askspark.llm.base import LLM, PROVIDERS
 from askspark.llm.cache import llm_for
 from askspark.record import Answer, ChosenTable
 from askspark.request import Request
+from askspark.runs import memory
 from askspark.runs.loop import Listener, Run
 from askspark.runs.store import store_for
 from askspark.settings import Settings, get_settings
@@ -199,15 +200,27 @@ def select(
     if llm is None and request.code is None and provider not in PROVIDERS:
         raise unknown_name("model provider", provider, PROVIDERS)
     start = time.perf_counter()
+    parent = follow_up_parent(request, settings)
     if request.names_data:
         selection = Selection(select_tables([*request.described, *request.tables], request.files, settings))
+    elif parent is not None:  # "now split that by region" names no table: the earlier run's tables
+        selection = Selection(select_tables(memory.parent_tables(parent), [], settings))
     else:
         selection = Selection(*choose_tables(request.question, settings))
+    if parent is not None:
+        memory.check_same_catalog(parent, selection.tables)
     engine_id = engine.id if engine is not None else settings.engine
     selection.tables = localize(selection.tables, settings, engine_id)  # s3:// data: the local cache
     check_readable(selection.tables, engine_id)
     selection.seconds = time.perf_counter() - start
     return selection
+
+
+def follow_up_parent(request: Request, settings: Settings) -> Answer | None:
+    """The run a follow-up question continues (checked), or None for a new question."""
+    if request.follow_up is None:
+        return None
+    return memory.parent_of(store_for(settings), request.follow_up, request.catalog, settings)
 
 
 def prepare(
@@ -245,6 +258,7 @@ def prepare(
         run_id=run_id,
     )
     run.answer.timings |= {"catalog": selection.seconds, "engine": engine_seconds}
+    memory.attach(run, request)  # a follow-up's earlier turns; verified answers like the question
     if selection.chosen:
         run.answer.chosen_tables = selection.chosen
         if listener is not None:

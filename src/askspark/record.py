@@ -175,6 +175,13 @@ class Answer(BaseModel):
     alternatives: list[Alternative] = Field(default_factory=list)
     # The result checks this answer failed on every attempt (results/checks.py): it may be wrong.
     suspect: list[str] = Field(default_factory=list)
+    # Verified answers (issue 13): the replayed verified code, and the verified runs shown as examples.
+    verified: bool = False  # the answer is the code of a verified run, re-run on today's data
+    verified_run: str | None = None  # that run (also set when its replay failed and the model answered)
+    verified_examples: list[str] = Field(default_factory=list)  # verified runs given as worked examples
+    # Follow-up questions (issue 13): a conversation is a chain of runs, named by its first run.
+    follow_up_of: str | None = None  # the earlier run this question builds on
+    conversation_id: str | None = None  # the first run of the conversation (set on every turn)
 
     @property
     def succeeded(self) -> bool:

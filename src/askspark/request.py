@@ -52,6 +52,12 @@ class Options(BaseModel):
         "the model's own default, embedded 3).",
     )
 
+    follow_up: str | None = Field(
+        default=None,
+        description="A run id: this question follows that run (a conversation). It runs on that run's "
+        "tables unless it names its own, and the model sees the earlier questions and their code.",
+    )
+
     def settings(self, base: Settings) -> Settings:
         """``base`` with this request's overrides: every option named like a setting, when given."""
         return with_overrides(base, **{name: getattr(self, name) for name in setting_options()})

@@ -249,6 +249,33 @@ class Settings(BaseSettings):
         "(columns it does not name, then the tables it matches least). Unset: model_context minus "
         "llm_max_tokens. 0: never prune.",
     )
+    verified_replay: bool = Field(
+        True,
+        description="A question that asks what a verified answer asked (same content words; no number, "
+        "negation or direction word differs) re-runs the verified code after validation and a dry run on "
+        "today's schemas, instead of asking the model. Only verified answers are ever replayed.",
+    )
+    verified_replay_similarity: float = Field(
+        1.0,
+        ge=0.5,
+        le=1,
+        description="The share of content words (Jaccard) a question must share with a verified one to be "
+        "replayed; 1.0: all of them. A differing number, negation or direction word never replays.",
+    )
+    verified_examples: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="Verified answers on the selected tables most like the question (BM25 over their "
+        "questions) shown to the model as worked examples (0: none).",
+    )
+    follow_up_turns: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="Earlier turns of a conversation (question and final code) in a follow-up's prompt, "
+        "the newest first kept; they take at most a quarter of the prompt's token budget.",
+    )
     api_token: str | None = Field(
         None,
         description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "

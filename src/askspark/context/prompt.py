@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from askspark.catalog.base import TableInfo
 from askspark.context.budget import estimate_tokens, fit
+from askspark.context.conversation import HISTORY_SHARE, Turn, recent
 from askspark.context.joins import JoinKey, join_keys, key_columns, sql_name
 from askspark.context.values import ValueMatch, matching_values, time_hints
+from askspark.context.verified import Worked
 from askspark.llm.base import Message
 from askspark.record import Attempt, ErrorKind
 
@@ -357,10 +359,14 @@ def build_messages(
     history: Sequence[Attempt] = (),
     samples: int = 3,
     options: ContextOptions = BASELINE,
+    turns: Sequence[Turn] = (),
+    worked: Sequence[Worked] = (),
 ) -> list[Message]:
     """The messages for one attempt: rules, examples (fixed, first, so a prompt cache reuses them), then
-    the schemas (pruned to ``options.budget_tokens``), notes and question, then feedback."""
+    the schemas (pruned to ``options.budget_tokens``), notes, the conversation's earlier turns and the
+    verified answers like this question, the question, then feedback."""
     prefix = _prefix(style, options)
+    recalled = recalled_text(turns, worked, style, options)
     if not options.values:
         tables = _without_values(tables)
     # Found once on the full selection; pruning only hides the ones whose columns it drops.
@@ -370,7 +376,7 @@ def build_messages(
     found = matching_values(question, tables) if options.values else []
 
     def render(named: Sequence[tuple[TableInfo, str]]) -> list[Message]:
-        return _ask(question, named, style, history, samples, options, keys, found)
+        return _ask(question, named, style, history, samples, options, keys, found, recalled)
 
     if options.budget_tokens:
         fixed = sum(options.count_tokens(m.content) for m in prefix) + FEEDBACK_RESERVE
@@ -418,17 +424,63 @@ def _ask(
     options: ContextOptions,
     keys: Sequence[JoinKey],
     found: Sequence[ValueMatch],
+    recalled: str = "",
 ) -> list[Message]:
-    """The question's own messages: schemas with notes, hints, the question, then the feedback."""
+    """The question's own messages: schemas with notes, earlier turns and verified answers, hints, the
+    question, then the feedback."""
     notes = data_notes(tables, keys if options.join_keys else [], found)
     hints = time_hints(question, tables) if options.type_hints else []
-    tail = "".join(f"\nNote: {h}" for h in hints) + f"\n\nQuestion: {question.strip()}"
+    tail = recalled + "".join(f"\nNote: {h}" for h in hints) + f"\n\nQuestion: {question.strip()}"
     where = elsewhere(history[-1], tables, keys) if options.cross_table_feedback and history else []
     if style == "sql":
         ask = f"{describe_tables_sql(tables, samples, notes)}{tail}"
         return [Message(role="user", content=ask), *sql_feedback(history, tables, where)]
     ask = f"{describe_tables(tables, samples, notes)}{tail}"
     return [Message(role="user", content=ask), *feedback(history, style, where)]
+
+
+# -- follow-up turns and verified answers (issue 13) ------------------------------------------------
+
+TURNS_HEADER = "Earlier questions in this conversation and the code that answered them (build on them):"
+WORKED_HEADER = "Verified answers to similar questions on these tables (checked by a person):"
+
+
+def shown_code(code: str, style: str) -> str:
+    """Code as the model writes it: the query of a wrapped ``spark.sql`` answer for the sql style."""
+    if style == "sql" and "spark.sql(" in code:
+        return f"```sql\n{_sql_of(code)}\n```"
+    return f"```python\n{code.strip()}\n```"
+
+
+def turns_section(turns: Sequence[Turn], style: str) -> str:
+    """The conversation so far, oldest first; a turn that failed shows its question only."""
+    if not turns:
+        return ""
+    lines = [TURNS_HEADER]
+    for i, turn in enumerate(turns, 1):
+        lines.append(f"Question {i}: {turn.question.strip()}")
+        lines.append(shown_code(turn.code, style) if turn.code else "(it was not answered)")
+    return "\n\n" + "\n".join(lines)
+
+
+def worked_section(worked: Sequence[Worked], style: str) -> str:
+    """Verified answers as worked examples; python-only code is left out of an sql-style prompt."""
+    shown = [w for w in worked if style != "sql" or "spark.sql(" in w.code]
+    if not shown:
+        return ""
+    lines = [WORKED_HEADER]
+    for w in shown:
+        lines += [f"Question: {w.question.strip()}", shown_code(w.code, style)]
+    return "\n\n" + "\n".join(lines)
+
+
+def recalled_text(
+    turns: Sequence[Turn], worked: Sequence[Worked], style: str, options: ContextOptions
+) -> str:
+    """The earlier turns (the newest that fit their share of the budget) and the verified examples."""
+    share = options.budget_tokens // HISTORY_SHARE
+    kept = recent(turns, share, lambda t: turns_section(t, style), options.count_tokens)
+    return turns_section(kept, style) + worked_section(worked, style)
 
 
 def feedback(history: Sequence[Attempt], style: str, where: Sequence[str] = ()) -> list[Message]:

@@ -204,6 +204,104 @@ def write_chart(answer: Answer, path: Path) -> None:
     err.print(f"chart written to {path}", highlight=False)
 
 
+CHAT_HELP = (
+    "Ask a question; each one follows the previous answer. Commands: /tables (the tables asked about), "
+    "/code (the last answer's code), /verify (mark the last answer as right), /history, /new (a new "
+    "conversation), /help, /quit."
+)
+
+
+@app.command()
+@takes_request_options
+@handles_errors()
+def chat(**options: Any) -> None:
+    """A conversation: each question follows the previous answer (its tables and code), one run each.
+
+    --follow-up RUN_ID continues an earlier conversation.
+    """
+    out.print(CHAT_HELP, highlight=False)
+    session = Chat(options)
+    while True:
+        try:
+            line = input("askspark> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if line in ("/quit", "/exit"):
+            return
+        if line:
+            session.handle(line)
+
+
+class Chat:
+    """The state of ``askspark chat``: the options of every turn and the conversation's runs so far."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        self.last: str | None = options.pop("follow_up", None)
+        self.answers: list[Answer] = []
+
+    def handle(self, line: str) -> None:
+        """A command or a question; an error is shown and the conversation goes on."""
+        command = {
+            "/tables": self.tables,
+            "/code": self.code,
+            "/verify": self.verify,
+            "/history": self.history,
+            "/new": self.new,
+            "/help": lambda: out.print(CHAT_HELP, highlight=False),
+        }.get(line.split()[0])
+        try:
+            if command is not None:
+                command()
+            elif line.startswith("/"):
+                raise UsageError(f"unknown command {line.split()[0]!r}", suggestion=CHAT_HELP)
+            else:
+                self.ask(line)
+        except AskSparkError as exc:
+            err.print(f"[red]error:[/red] {escape(exc.message)}", highlight=False)
+            if exc.suggestion:
+                err.print(f"[yellow]hint:[/yellow] {escape(exc.suggestion)}", highlight=False)
+
+    def ask(self, question: str) -> None:
+        from askspark.api import execute, prepare
+
+        request = Request.of(question, **self.options, follow_up=self.last)
+        answer = execute(prepare(request, listener=progress), request)
+        show_answer(answer)
+        self.answers.append(answer)
+        self.last = answer.run_id
+
+    def latest(self) -> Answer:
+        from askspark.api import store_for
+
+        if self.last is None:
+            raise UsageError("nothing asked yet", suggestion="ask a question first")
+        return self.answers[-1] if self.answers else store_for(get_settings()).get(self.last)
+
+    def tables(self) -> None:
+        out.print(", ".join(self.latest().tables), highlight=False)
+
+    def code(self) -> None:
+        answer = self.latest()
+        out.print(Syntax(answer.code, "python", theme="ansi_dark") if answer.code else "(no code)")
+
+    def verify(self) -> None:
+        from askspark.api import store_for
+        from askspark.runs import memory
+
+        entry = memory.verify(store_for(get_settings()), self.latest().run_id, get_settings())
+        out.print(f"run {entry.run_id} verified", highlight=False)
+
+    def history(self) -> None:
+        for i, answer in enumerate(self.answers, 1):
+            out.print(f"{i}. {answer.run_id} ({answer.status}): {escape(answer.question)}", highlight=False)
+
+    def new(self) -> None:
+        self.last, self.answers = None, []
+        out.print("new conversation", highlight=False)
+
+
 def show_answer(answer: Answer) -> None:
     if answer.chosen_tables:
         picked = ", ".join(c.table for c in answer.chosen_tables)
@@ -413,6 +511,31 @@ def runs_show(
         if a.code:
             out.print(Syntax(a.code, "python", theme="ansi_dark"))
     show_answer(answer)
+
+
+@runs_app.command("verify")
+@handles_errors()
+def runs_verify(
+    run_id: Annotated[str, typer.Argument(help="A succeeded run (see 'askspark runs list').")],
+    undo: Annotated[bool, typer.Option("--undo", help="Take the verification back.")] = False,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Mark a run's answer as right: later questions like it get it as an example, and the same
+    question re-runs its code. --undo takes that back."""
+    from askspark.api import store_for
+    from askspark.runs import memory
+
+    store = store_for(get_settings())
+    if undo:
+        memory.unverify(store, run_id)
+        done: dict[str, Any] = {"run_id": run_id, "verified": False}
+    else:
+        entry = memory.verify(store, run_id, get_settings())
+        done = {"run_id": run_id, "verified": True, "question": entry.question, "tables": list(entry.tables)}
+    if json_output:
+        print(json.dumps(done, indent=2))
+    else:
+        out.print(f"run {run_id} {'verified' if done['verified'] else 'no longer verified'}", highlight=False)
 
 
 @model_app.callback()

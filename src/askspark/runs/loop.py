@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
+from askspark.context.conversation import Turn
 from askspark.context.privacy import visible_tables
 from askspark.context.prompt import ContextOptions, build_messages
+from askspark.context.verified import Worked, fingerprint
 from askspark.context.written import MAX_TOKENS, answer_messages, clean_reply, may_see_result
 from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError
@@ -46,7 +48,7 @@ from askspark.results.checks import check_result
 from askspark.results.grounding import ungrounded
 from askspark.results.summary import summarize
 from askspark.results.vote import Reading, Vote, enough, vote
-from askspark.runs.store import RunStore
+from askspark.runs.store import RunStore, Verified
 from askspark.settings import Settings
 from askspark.validate import validate_static
 
@@ -119,6 +121,11 @@ class Run:
         self.bindings = bindings_for(tables)
         self._stored_seconds = 0.0  # time spent saving this run so far
         self.outcomes: dict[int, Outcome] = {}  # attempt number -> the result it returned
+        # What earlier runs teach this one (runs/memory.attach): a conversation's earlier turns, verified
+        # answers as examples, and the verified answer this question asks again.
+        self.turns: list[Turn] = []
+        self.worked: list[Worked] = []
+        self.replay: Verified | None = None
         self.answer = Answer(
             status="running",
             run_id=run_id or new_run_id(),
@@ -154,6 +161,8 @@ class Run:
         """Run attempts until success or a stop reason; the answer is saved after every attempt."""
         start = time.perf_counter()
         self.save()
+        if self.replay is not None and self.replayed():
+            return self.finish(None, time.perf_counter() - start)
         reason = None
         while reason is None:
             attempt = self.attempt(len(self.answer.attempts) + 1)
@@ -165,6 +174,39 @@ class Run:
                 break
             reason = stop_reason(self.answer.attempts, self.settings)
         return self.finish(reason, time.perf_counter() - start)
+
+    def replayed(self) -> bool:
+        """Re-run the verified answer this question asks again: validated, dry-run on today's schemas and
+        executed like any code. Whether it answered; when it did not, the model writes new code (the
+        failed replay is told in a notice, not counted as an attempt)."""
+        verified = self.replay
+        assert verified is not None
+        start = time.perf_counter()
+        attempt = Attempt(number=1, code=verified.code, stage="validate")
+        self.answer.verified_run = verified.run_id
+        self.listener("stage", {"attempt": 1, "stage": "validate", "verified_run": verified.run_id})
+        self.check_and_run(attempt)
+        attempt.seconds = time.perf_counter() - start
+        changed = (
+            fingerprint([t for t in self.tables if t.qualified_name in verified.tables])
+            != verified.fingerprint
+        )
+        if attempt.error is not None:
+            self.answer.result = None
+            self.answer.notices.append(
+                f"The verified answer of run {verified.run_id} no longer runs"
+                f"{' (its tables changed)' if changed else ''}: {attempt.error.kind.value}: "
+                f"{attempt.error.message[:200]}; the model wrote new code."
+            )
+            return False
+        assert self.answer.result is not None
+        self.outcomes[1] = Outcome(result=self.answer.result)  # a person checked it: no result checks
+        self.answer.attempts.append(attempt)
+        self.answer.verified, self.answer.verified_examples = True, []
+        note = " (its tables changed since; it still ran)" if changed else ""
+        self.answer.notices.append(f"Re-ran the verified answer of run {verified.run_id}{note}.")
+        self.listener("attempt", attempt.model_dump(mode="json"))
+        return True
 
     def execute_code(self, code: str, rerun_of: str | None = None) -> Answer:
         """Run code a person wrote or edited, without the model: one attempt through the same static
@@ -326,6 +368,8 @@ class Run:
             history=self.answer.attempts,
             samples=self.settings.sample_values,
             options=ContextOptions.from_settings(self.settings),
+            turns=self.turns,
+            worked=self.worked,
         )
         attempt.timings["prompt"] = time.perf_counter() - start
         return messages

@@ -8,15 +8,30 @@ its request, so a server that stops before (or while) running it can run it agai
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from askspark.errors import NotFoundError
 from askspark.record import Answer
 from askspark.settings import Settings
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A run a person marked as right: its question, final code, tables and their schemas' fingerprint."""
+
+    run_id: str
+    question: str
+    code: str
+    tables: tuple[str, ...]
+    fingerprint: str
+    verified_at: str
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,6 +51,14 @@ CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     request TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verified (
+    id TEXT PRIMARY KEY,
+    question TEXT NOT NULL,
+    code TEXT NOT NULL,
+    tables TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    verified_at TEXT NOT NULL
 );
 """
 UNFINISHED = ("queued", "running")
@@ -105,6 +128,45 @@ class RunStore:
         with self._lock:
             rows = self._db.execute("SELECT document FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
             return [Answer.model_validate_json(r[0]) for r in rows.fetchall()]
+
+    def conversation(self, run_id: str, turns: int) -> builtins.list[Answer]:
+        """The run and the earlier turns of its conversation it follows, oldest first, at most ``turns``."""
+        chain = [self.get(run_id)]
+        while chain[0].follow_up_of is not None and len(chain) < turns:
+            chain.insert(0, self.get(chain[0].follow_up_of))
+        return chain
+
+    def latest_turn(self, conversation_id: str) -> str:
+        """The newest run of the conversation started by ``conversation_id`` (NotFoundError if none)."""
+        self.get(conversation_id)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM runs WHERE json_extract(document, '$.conversation_id') = ? "
+                "ORDER BY created_at DESC LIMIT 1",
+                (conversation_id,),
+            ).fetchone()
+        return row[0] if row else conversation_id
+
+    # -- verified answers -------------------------------------------------------------------------
+
+    def verify(self, entry: Verified) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO verified VALUES (?,?,?,?,?,?)",
+                (entry.run_id, entry.question, entry.code, json.dumps(entry.tables), entry.fingerprint,
+                 entry.verified_at),
+            )  # fmt: skip
+
+    def unverify(self, run_id: str) -> bool:
+        """Take back a verification; whether there was one."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM verified WHERE id = ?", (run_id,)).rowcount > 0
+
+    def verified(self) -> builtins.list[Verified]:
+        """Every verified answer, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM verified ORDER BY verified_at").fetchall()
+        return [Verified(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5]) for r in rows]
 
     def close(self) -> None:
         self._db.close()

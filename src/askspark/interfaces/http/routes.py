@@ -32,6 +32,7 @@ from askspark.interfaces.http.schemas import (
     TablePreview,
 )
 from askspark.record import Answer
+from askspark.request import Request as AskSparkRequest
 from askspark.settings import Settings
 
 router = APIRouter(prefix="/v1")
@@ -57,14 +58,14 @@ def _settings(request: Request) -> Settings:
 async def ask(body: AskRequest, request: Request) -> dict[str, Any]:
     """The same document as ``askspark ask --json``. The run is queued like any other (429 when full)."""
     # submit() checks the selection (catalog, file schemas): blocking work, kept off the event loop
-    ticket = await run_in_threadpool(_runner(request).submit, body.to_request())
+    ticket = await run_in_threadpool(_runner(request).submit, _request_of(body, request))
     answer = await asyncio.wrap_future(ticket.done)
     return answer.to_json()
 
 
 @router.post("/runs", status_code=202, summary="Accept a question; follow it by its events")
 def start_run(body: AskRequest, request: Request) -> Accepted:
-    return _accepted(_runner(request).submit(body.to_request()))
+    return _accepted(_runner(request).submit(_request_of(body, request)))
 
 
 @router.post("/runs/{run_id}/rerun", status_code=202, summary="Run edited code on the run's tables")
@@ -72,6 +73,32 @@ def rerun(run_id: str, body: RerunRequest, request: Request) -> Accepted:
     """The code is checked and sandboxed like the model's; the new run has ``rerun_of`` set."""
     runner = _runner(request)
     return _accepted(runner.submit(runner.rerun_request(run_id, body.code, body.row_limit)))
+
+
+def _request_of(body: AskRequest, request: Request) -> AskSparkRequest:
+    """The body as one request; a ``conversation_id`` follows that conversation's newest turn."""
+    asked = body.to_request()
+    if body.conversation_id is not None:
+        latest = _runner(request).store.latest_turn(body.conversation_id)
+        asked = asked.model_copy(update={"follow_up": latest})
+    return asked
+
+
+@router.post("/runs/{run_id}/verify", summary="Mark a run's answer as right (a verified answer)")
+def verify_run(run_id: str, request: Request) -> dict[str, Any]:
+    """Later questions on its tables get it as a worked example; the same question re-runs its code."""
+    from askspark.runs import memory
+
+    entry = memory.verify(_runner(request).store, run_id, _settings(request))
+    return {"run_id": run_id, "verified": True, "question": entry.question, "tables": list(entry.tables)}
+
+
+@router.delete("/runs/{run_id}/verify", summary="Take a verification back")
+def unverify_run(run_id: str, request: Request) -> dict[str, Any]:
+    from askspark.runs import memory
+
+    memory.unverify(_runner(request).store, run_id)
+    return {"run_id": run_id, "verified": False}
 
 
 def _accepted(ticket: Ticket) -> Accepted:

@@ -56,6 +56,11 @@ class AskRequest(Options):
     selected_tables: list[TableRef] = Field(default_factory=list, description="The seeds' table list.")
     s3_input_path: str | None = Field(None, description="The seeds' input file: uploaded, or s3://.")
     execution_engine: str | None = Field(None, description="The seeds' name for engine.")
+    conversation_id: str | None = Field(
+        None,
+        description="Continue a conversation (the id of its first run, or of any of its runs): the "
+        "question follows its newest turn. ``follow_up`` names the exact run to follow instead.",
+    )
 
     def to_request(self) -> Request:
         """Our field names, with the seeds' merged in; a missing or doubly given question is an error."""
@@ -65,6 +70,10 @@ class AskRequest(Options):
                 "the question is empty", suggestion='send {"question": "...", "tables": ["db.table"]}'
             )
         engine = _one("engine", self.engine, "execution_engine", self.execution_engine)
+        if self.conversation_id is not None and self.follow_up is not None:
+            raise UsageError(
+                "both 'conversation_id' and 'follow_up' are given", suggestion="send only one of them"
+            )
         options = self.model_dump(include=set(Options.model_fields))
         options["tables"] += [f"{t.database}.{t.table}" for t in self.selected_tables]
         options["files"] += [self.s3_input_path] if self.s3_input_path else []
