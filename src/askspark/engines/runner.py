@@ -169,6 +169,8 @@ class Runner:
         try:
             execution = self.run_in(worker, job)
             execution.timings["prepare"] = prepare
+            if not self.server.owned and self.server.state.started_at:  # the warm 'askspark engine start'
+                execution.timings["shared_server_uptime"] = time.time() - self.server.state.started_at
             self._suspect = execution.error is not None and execution.error.kind in SUSPECT_KINDS
             return execution
         finally:
