@@ -128,3 +128,15 @@ def test_stale_record_without_processes(tmp_path: Path) -> None:
     assert not state_file(settings).exists() and not socket_dir.exists()
     assert daemon.status(settings) == ("not running", None)
     assert not daemon.stop(settings)
+
+
+def test_idle_clock_counts_from_the_last_job(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home", engine_idle_minutes=1, timeout_seconds=30)
+    settings.engine_dir.mkdir(parents=True)
+    long_ago = time.time() - 3600
+    assert daemon.idle(settings, long_ago)
+    daemon.mark_used(settings)  # a job started just now
+    assert not daemon.idle(settings, long_ago)
+    os.utime(daemon.used_file(settings), (time.time() - 95, time.time() - 95))  # 1 min + 30 s + 5 s ago
+    assert daemon.idle(settings, long_ago)
+    assert not daemon.idle(Settings(home=settings.home, engine_idle_minutes=0), long_ago)

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
         0.0,
         ge=0,
         description="Stop the shared Spark server of 'askspark engine start' after this many minutes "
-        "without a job (0: keep it until 'askspark engine stop').",
+        "without a new job, plus the attempt timeout (0: keep it until 'askspark engine stop').",
     )
     remote: str | None = Field(
         None,

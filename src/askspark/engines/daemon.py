@@ -49,7 +49,7 @@ STOP_SECONDS = 30.0  # the supervisor stops Spark (SIGTERM, then SIGKILL after 1
 # What the daemon must see of the caller's settings (it reads the rest of the environment as is).
 SERVER_SETTINGS = (
     "home", "sandbox", "spark_master", "spark_driver_memory", "spark_shuffle_partitions",
-    "spark_startup_seconds", "hive_warehouse_dir", "engine_idle_minutes",
+    "spark_startup_seconds", "hive_warehouse_dir", "engine_idle_minutes", "timeout_seconds",
 )  # fmt: skip
 
 
@@ -251,12 +251,13 @@ def _wait_for_record(settings: Settings, proc: subprocess.Popen[bytes]) -> Serve
 
 
 def idle(settings: Settings, since: float) -> bool:
-    """Whether no job ran on the shared server for ``engine_idle_minutes`` (0: never idle)."""
+    """Whether no job started on the shared server for ``engine_idle_minutes`` (0: never idle) plus the
+    attempt timeout (so a job still running is never cut off)."""
     if settings.engine_idle_minutes <= 0:
         return False
     with contextlib.suppress(OSError):
         since = max(since, used_file(settings).stat().st_mtime)
-    return time.time() - since > settings.engine_idle_minutes * 60
+    return time.time() - since > settings.engine_idle_minutes * 60 + settings.timeout_seconds
 
 
 def supervise(settings: Settings, readable: list[Path]) -> int:
