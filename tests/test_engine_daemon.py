@@ -90,9 +90,25 @@ def test_engine_start_outlives_the_command_and_serves_a_later_ask(home: Path, tm
     assert after is not None and after.pid == state.pid and pid_alive(state.pid)
     assert len(list(settings.engine_dir.glob("server-*.log"))) == 1  # the ask started no Spark of its own
 
+    # A table registered after the start, outside the home: the daemon is replaced by one that may read it.
+    data = tmp_path / "later"
+    data.mkdir()
+    (data / "prices.csv").write_text("symbol,close\nA,1.5\nB,2.5\n")
+    assert cli(home, "catalog", "add", "ext.prices", str(data / "prices.csv")).returncode == 0
+    replies.write_text(
+        json.dumps(
+            ["```python\ndef answer(spark, tables):\n    return spark.sql('SELECT * FROM prices')\n```"]
+        )
+    )
+    later = cli(home, "ask", "All prices", "-t", "ext.prices", "--model", f"scripted:{replies}", "--json")
+    assert later.returncode == 0 and json.loads(later.stdout)["status"] == "succeeded", later.stdout[-3000:]
+    replaced = daemon.read(settings)
+    assert replaced is not None and replaced.pid != state.pid and str(data.resolve()) in replaced.readable
+    assert reap(state.supervisor, 10) and reap(state.pid, 10) and not Path(state.socket_dir).exists()
+
     stopped = cli(home, "engine", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
-    assert reap(state.pid, 10) and not leftovers(home, state)
+    assert reap(replaced.pid, 10) and not leftovers(home, replaced)
     assert "spark: not running" in cli(home, "engine", "status").stdout
 
 
