@@ -106,7 +106,9 @@ def status(settings: Settings) -> tuple[str, ServerState | None]:
     if state is None:
         return "not running", None
     if stale(state):
-        clean(settings, state)
+        with _lock(settings):
+            if (again := read(settings)) is not None and stale(again):
+                clean(settings, again)
         return "stale", state
     return ("running" if healthy(state) else "not answering"), state
 
@@ -124,26 +126,28 @@ def describe(found: str, state: ServerState | None) -> str:
 def load(settings: Settings) -> ServerState | None:
     """The shared server if it answers; a record left by a dead one is cleaned (not a live, busy one)."""
     state = read(settings)
-    if state is None:
-        return None
-    if stale(state):
+    if state is not None and stale(state):
         with _lock(settings):
-            if (again := read(settings)) is not None and stale(again):
-                clean(settings, again)
-        return None
-    return state if healthy(state) else None
+            return _current(settings)
+    return state if state is not None and healthy(state) else None
 
 
 def clean(settings: Settings, state: ServerState) -> None:
     """Remove what a dead (or stopped) shared server left: its processes, socket dirs and record."""
-    if _is_supervisor(state.supervisor):
-        os.kill(state.supervisor, signal.SIGKILL)  # its sandboxed server dies with it
-        reap(state.supervisor, 5.0)
+    _end_supervisor(state, signal.SIGKILL, 5.0)  # its sandboxed server dies with it
     if _is_server(state.pid):
         stop_group(state.pid, 10.0)
     remove_files(state)
     if (current := read(settings)) is not None and current.socket_dir == state.socket_dir:
         state_file(settings).unlink(missing_ok=True)
+
+
+def _end_supervisor(state: ServerState, sig: int, seconds: float) -> None:
+    """Signal the record's supervisor (SIGTERM: it stops Spark and removes the record) and wait for it."""
+    if _is_supervisor(state.supervisor):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.supervisor, sig)
+        reap(state.supervisor, seconds)
 
 
 def mark_used(settings: Settings) -> None:
@@ -162,11 +166,12 @@ def start(settings: Settings, readable: list[Path]) -> ServerState:
         EngineUnavailableError: the server did not start (with the supervisor's log tail).
     """
     with _lock(settings):
-        running = load_unlocked(settings)
+        running = _current(settings)
         return running if running is not None else _spawn(settings, readable)
 
 
-def load_unlocked(settings: Settings) -> ServerState | None:
+def _current(settings: Settings) -> ServerState | None:
+    """The shared server if it answers; a stale record is cleaned (the caller holds the lock)."""
     state = read(settings)
     if state is not None and stale(state):
         clean(settings, state)
@@ -182,9 +187,7 @@ def stop(settings: Settings) -> bool:
         if state is None:
             return False
         running = not stale(state)
-        if _is_supervisor(state.supervisor):
-            os.kill(state.supervisor, signal.SIGTERM)
-            reap(state.supervisor, STOP_SECONDS)
+        _end_supervisor(state, signal.SIGTERM, STOP_SECONDS)
         clean(settings, state)  # whatever the supervisor did not get to (or a record without one)
         return running
 
@@ -192,16 +195,14 @@ def stop(settings: Settings) -> bool:
 def restart(settings: Settings, state: ServerState, readable: list[str]) -> ServerState:
     """Replace the shared server by one that may also read ``readable`` (unless another process did)."""
     with _lock(settings):
-        current = load_unlocked(settings)
+        current = _current(settings)
         if current is not None and current.socket_dir != state.socket_dir:
             state = current
         wanted = sorted(set(state.readable) | set(readable))
         if current is not None and set(wanted) <= set(current.readable):
             return current
         if current is not None:
-            if _is_supervisor(current.supervisor):
-                os.kill(current.supervisor, signal.SIGTERM)
-                reap(current.supervisor, STOP_SECONDS)
+            _end_supervisor(current, signal.SIGTERM, STOP_SECONDS)
             clean(settings, current)
         return _spawn(settings, [Path(d) for d in wanted])
 
