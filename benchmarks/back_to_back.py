@@ -16,6 +16,7 @@ whole ``ask()``; and the prepare time of every question of the last block of eac
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -68,6 +69,7 @@ def main() -> None:
             time.sleep(2)
             runs[name].append(block(api, settings, args.questions))
     api.close_all()
+    shutil.rmtree(settings.home, ignore_errors=True)  # a temporary home: data and results
     print(
         f"\n{args.questions} back-to-back questions (scripted model), {args.blocks} alternating blocks; median ms\n"
     )

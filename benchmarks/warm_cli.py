@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -83,6 +84,7 @@ def measure(runs: int) -> dict[str, list[dict[str, Any]]]:
             run(env, "engine", "stop")
     finally:
         subprocess.run([*CLI, "engine", "stop"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(home, ignore_errors=True)  # a temporary home: data, runs, engine state
     assert not any(r["warm"] for r in found["cold"])
     assert all(r["warm"] for r in found["warm"] + found["warm, first question"])
     return found
