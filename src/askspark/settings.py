@@ -171,6 +171,12 @@ class Settings(BaseSettings):
     spark_startup_seconds: float = Field(
         120.0, gt=0, description="How long to wait for the local Spark server to accept connections."
     )
+    engine_idle_minutes: float = Field(
+        0.0,
+        ge=0,
+        description="Stop the shared Spark server of 'askspark engine start' after this many minutes "
+        "without a new job, plus the attempt timeout (0: keep it until 'askspark engine stop').",
+    )
     remote: str | None = Field(
         None,
         description="Spark Connect endpoint of the connect engine, sc://host:port (a cluster's Connect "

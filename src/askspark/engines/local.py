@@ -2,8 +2,8 @@
 
 The parts are composed here: the server and its supervision (:mod:`.supervise`), the job runner with its
 single-use workers (:mod:`.runner`), and the trusted-side JDBC views and catalog scrub (:mod:`.bindings`).
-A dead server is restarted before the next job; a server shared by ``askspark engine start`` is never
-restarted here.
+A dead server is restarted before the next job; a server shared by ``askspark engine start`` is kept by
+its own supervisor (:mod:`.daemon`) and never restarted here.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ publishes the Connect port as a Unix socket in a bound directory, created only o
 connections; that socket is the only way in, for the engine and for the sandboxed workers alike.
 Its Python workers (UDFs) start through a wrapper that puts each in a further, nested sandbox.
 
-``askspark engine start`` leaves one server running for later commands (state in
-``$ASKSPARK_HOME/engine/local.json``); otherwise the engine starts a private one and stops it at close.
+``askspark engine start`` leaves one server running for later commands, owned by a detached supervisor
+(:mod:`askspark.engines.daemon`; state in ``$ASKSPARK_HOME/engine/local.json``); otherwise the engine
+starts a private one and stops it at close.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class ServerState:
     readable: list[str] = field(default_factory=list)
     sandboxed: bool = True
     bridge_dir: str = ""  # the JDBC bridge's socket directory (bound into the server only)
+    supervisor: int = 0  # the detached process that owns a shared server (engines/daemon.py); 0: none
+    started_at: float = 0.0  # when a shared server came up (epoch seconds)
 
     @property
     def socket_path(self) -> str:
@@ -249,7 +252,13 @@ def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: f
 
 def stop_server(state: ServerState) -> None:
     """Stop the server's process group and remove its socket."""
-    stop_group(state.pid, 10.0)
+    if state.pid > 0:  # never group 0: that is the caller's own
+        stop_group(state.pid, 10.0)
+    remove_files(state)
+
+
+def remove_files(state: ServerState) -> None:
+    """Remove the server's temporary directories (its socket's and the JDBC bridge's)."""
     shutil.rmtree(state.socket_dir, ignore_errors=True)
     if state.bridge_dir:
         _stop_bridge(Path(state.bridge_dir))
@@ -306,16 +315,8 @@ def state_file(settings: Settings) -> Path:
 
 
 def save_state(settings: Settings, state: ServerState) -> None:
-    state_file(settings).write_text(json.dumps(asdict(state)))
-
-
-def load_state(settings: Settings) -> ServerState | None:
-    """The shared server started by ``askspark engine start``, if it is still healthy."""
+    """Record a shared server (read by :mod:`askspark.engines.daemon`); a reader never sees half a record."""
     path = state_file(settings)
-    if not path.exists():
-        return None
-    try:
-        state = ServerState(**json.loads(path.read_text()))
-    except (TypeError, ValueError):
-        return None
-    return state if healthy(state) else None
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(state)))
+    os.replace(tmp, path)

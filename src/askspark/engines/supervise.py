@@ -1,7 +1,8 @@
 """Supervision of the Spark Connect server jobs run on: a concurrency gate, health checks, restarts.
 
 :class:`OwnedServer` is the local engine's: a server this process started (restarted when it dies or must
-read more directories) or a shared one started by ``askspark engine start`` (never restarted here).
+read more directories) or a shared one started by ``askspark engine start`` (its supervisor,
+:mod:`.daemon`, replaces it when a job needs a directory it may not read; never restarted here otherwise).
 The connect engine brings its own supervisor for an endpoint it does not own (:mod:`.connect`); the
 runner (:mod:`.runner`) needs only what :class:`Supervisor` declares.
 """
@@ -14,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from askspark.engines import daemon
 from askspark.engines.base import NOT_FILES, Job, data_dirs
 from askspark.engines.server import (
     ServerState,
     can_read,
     healthy,
-    load_state,
     start_server,
     stop_server,
 )
@@ -101,11 +102,13 @@ class OwnedServer:
     @classmethod
     def start(cls, settings: Settings, readable: list[Path] | None = None) -> OwnedServer:
         """Join the shared server when one is up, else start our own (``readable``: more data dirs)."""
-        shared = load_state(settings)
+        shared = daemon.load(settings)
         return cls(settings, shared or start_server(settings, readable), owned=shared is None)
 
     def ensure(self) -> None:
         """Restart an owned server that died (a crashed run must not take the engine down for good)."""
+        if not self.owned:
+            daemon.mark_used(self.settings)  # a job is coming: the shared server is not idle
         if healthy(self.state):
             return
         if not self.owned:
@@ -135,13 +138,15 @@ class OwnedServer:
         unseen = [t.location for t in files if not can_read(self.state, t.location)]
         if not unseen:
             return
-        if not self.owned:
-            raise EngineUnavailableError(
-                f"the shared Spark server was started without access to {', '.join(unseen)}",
-                suggestion="restart it (askspark engine stop; askspark engine start) after registering the data",
-            )
         dirs = {str(d) for d in data_dirs([t for t in job.tables if t.location in unseen])}
-        self.restart(dirs, unless=lambda: all(can_read(self.state, t.location) for t in job.tables))
+        readable = lambda: all(can_read(self.state, t.location) for t in job.tables)  # noqa: E731
+        if self.owned:
+            self.restart(dirs, unless=readable)
+            return
+        with self.gate.alone():  # the shared server's supervisor restarts it with the directories added
+            if not readable():
+                self.on_restart()
+                self.state = daemon.restart(self.settings, self.state, sorted(dirs))
 
     def close(self) -> None:
         if self.owned:

@@ -571,13 +571,15 @@ def model_install(
 def engine_start() -> None:
     """Start a local Spark server (and the embedded model) that later commands reuse."""
     from askspark.api import catalog_tables
+    from askspark.engines import daemon
     from askspark.engines.base import data_dirs
-    from askspark.engines.server import load_state, save_state, start_server
 
     settings = get_settings()
-    state = load_state(settings) or start_server(settings, data_dirs(catalog_tables(settings)))
-    save_state(settings, state)
-    out.print(f"local Spark server running at {state.url} (pid {state.pid})", highlight=False)
+    state = daemon.start(settings, data_dirs(catalog_tables(settings)))
+    out.print(
+        f"local Spark server running at {state.url} (pid {state.pid}, supervisor {state.supervisor})",
+        highlight=False,
+    )
     if settings.model.partition(":")[0] == "embedded":
         start_model_daemon(settings)
 
@@ -597,14 +599,11 @@ def start_model_daemon(settings: Settings) -> None:
 @handles_errors()
 def engine_stop() -> None:
     """Stop the shared local Spark server and the model server."""
-    from askspark.engines.server import load_state, state_file, stop_server
+    from askspark.engines import daemon
     from askspark.llm.model_server import stop_model_server
 
     settings = get_settings()
-    state = load_state(settings)
-    if state is not None:
-        stop_server(state)
-    state_file(settings).unlink(missing_ok=True)
+    state = daemon.stop(settings)
     model = stop_model_server(settings)
     out.print("stopped" if state or model else "no shared server was running")
 
@@ -612,14 +611,12 @@ def engine_stop() -> None:
 @engine_app.command("status")
 def engine_status() -> None:
     """Whether a shared local Spark server and a model server are running."""
-    from askspark.engines.server import load_state
+    from askspark.engines import daemon
     from askspark.llm.model_server import model_server_status
 
     settings = get_settings()
-    state = load_state(settings)
-    out.print(
-        f"spark: running at {state.url} (pid {state.pid})" if state else "spark: not running", highlight=False
-    )
+    found, state = daemon.status(settings)
+    out.print(f"spark: {daemon.describe(found, state)}", highlight=False)
     model = model_server_status(settings)
     text = (
         f"running (pid {model['pid']}, {model['model']}, {model['threads']} threads)"
