@@ -59,6 +59,7 @@ class Call:
     ttft: float
     generated: int
     seconds: float
+    cpu: float = 0.0  # CPU seconds of the calling thread (llama.cpp computes there with 1 thread)
 
 
 @dataclass
@@ -167,29 +168,37 @@ def decoder_call(v: Variant, tokens: list[int], temperatures: list[float], stops
     )
 
 
+def timed(call: Callable[[], Call]) -> Call:
+    """The call, with its CPU seconds: on a busy machine they show what an idle core would take."""
+    start = time.thread_time()
+    out = call()
+    out.cpu = time.thread_time() - start
+    return out
+
+
 def measure(v: Variant, previous: list[int], tokens: list[int], stops: list[str]) -> None:
     """(a) one greedy completion, (b) 3 candidates; each after the previous question's prompt."""
     temperatures = candidate_temperatures(0.0, CANDIDATES)
     prime: Callable[[list[int]], Any] = (lambda t: legacy_prime(v, t)) if v.legacy else v.loaded.decoder.read
     prime(previous)
     v.single.append(
-        legacy_call(v, tokens, 0.0, 0, stops) if v.legacy else decoder_call(v, tokens, [0.0], stops)
+        timed(
+            lambda: (
+                legacy_call(v, tokens, 0.0, 0, stops) if v.legacy else decoder_call(v, tokens, [0.0], stops)
+            )
+        )
     )
     prime(previous)
     forget(v, tokens)
     if v.legacy:
-        calls = [legacy_call(v, tokens, t, i, stops) for i, t in enumerate(temperatures)]
-        v.many.append(
-            Call(
-                calls[0].read,
-                calls[0].prompt_seconds,
-                calls[0].ttft,
-                sum(c.generated for c in calls),
-                sum(c.seconds for c in calls),
-            )
-        )
+        calls = [
+            timed(lambda t=t, i=i: legacy_call(v, tokens, t, i, stops)) for i, t in enumerate(temperatures)
+        ]
+        first = calls[0]
+        total = (sum(c.generated for c in calls), sum(c.seconds for c in calls), sum(c.cpu for c in calls))
+        v.many.append(Call(first.read, first.prompt_seconds, first.ttft, *total))
     else:
-        v.many.append(decoder_call(v, tokens, temperatures, stops))
+        v.many.append(timed(lambda: decoder_call(v, tokens, temperatures, stops)))
 
 
 def forget(v: Variant, tokens: list[int]) -> None:
@@ -217,6 +226,35 @@ def cold(v: Variant, tokens: list[int], stops: list[str]) -> Call:
 # --- the table ------------------------------------------------------------------------------------
 
 
+def reads(prompts: list[list[int]], kept: int) -> list[int]:
+    """Prompt tokens each prompt reads, in order, when the cache keeps the last ``kept`` prompts
+    (1: llama-cpp-python's own reuse, before issue 16; the decoder keeps 1 + SAVED_PROMPTS, the last
+    one among the saved)."""
+    cache: list[list[int]] = []
+    out = []
+    for p in prompts:
+        out.append(len(p) - max((_common_prefix(c, p, len(p) - 1) for c in cache), default=0))
+        cache = [*(c for c in cache if c != p), p][-kept:]
+    return out
+
+
+def suite_reads(settings: Settings, renderer: Any) -> None:
+    """Tokens read per question over the whole held-out suite in its order: no model run needed."""
+    tokens = [tokens_of(renderer, m)[0] for _, m in prompts(settings, 10_000)]
+    print(
+        f"\nPrompt tokens read over the {len(tokens)} northwind held-out questions, in suite order (first attempts):\n"
+    )
+    print("| cache keeps | median read | total read | of all prompt tokens |\n| --- | ---: | ---: | ---: |")
+    for label, kept in (
+        ("the last prompt (before)", 1),
+        (f"the last {decode.SAVED_PROMPTS} prompts (after)", decode.SAVED_PROMPTS),
+    ):
+        got = reads(tokens, kept)
+        print(
+            f"| {label} | {med([float(g) for g in got]):.0f} | {sum(got)} | {sum(got) / sum(map(len, tokens)):.1%} |"
+        )
+
+
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -227,18 +265,21 @@ def row(v: Variant) -> str:
     gen_many = med([c.generated / (c.seconds - c.prompt_seconds) for c in v.many])
     one, three = med([c.seconds for c in v.single]), med([c.seconds for c in v.many])
     ratios = med([m.seconds / s.seconds for s, m in zip(v.single, v.many, strict=True)])
+    cpu_one, cpu_three = med([c.cpu for c in v.single]), med([c.cpu for c in v.many])
+    cpu_ratios = med([m.cpu / s.cpu for s, m in zip(v.single, v.many, strict=True) if s.cpu])
     cold_rate = v.cold.read / v.cold.prompt_seconds if v.cold else float("nan")
     return (
         f"| {v.name} | {v.threads} | {v.n_batch}/{v.n_ubatch} | {med([c.read for c in v.single]):.0f} | "
         f"{prompt_rate:.1f} | {cold_rate:.1f} | {med([c.ttft for c in v.single]):.2f} | {gen_rate:.1f} | "
-        f"{gen_many:.1f} | {one:.2f} | {three:.2f} | {ratios:.2f} |"
+        f"{gen_many:.1f} | {one:.2f} | {three:.2f} | {ratios:.2f} | {cpu_one:.2f} | {cpu_three:.2f} | "
+        f"{cpu_ratios:.2f} |"
     )
 
 
 HEADER = (
     "| variant | threads | batch/ubatch | prompt tokens read | prompt tok/s | cold prompt tok/s | TTFT s | "
-    "gen tok/s (1) | gen tok/s (3, all) | s for 1 | s for 3 | 3 / 1 |\n"
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    "gen tok/s (1) | gen tok/s (3, all) | s for 1 | s for 3 | 3 / 1 | CPU s for 1 | CPU s for 3 | CPU 3 / 1 |\n"
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 )
 
 
@@ -263,6 +304,7 @@ def main() -> None:
         if not v.legacy:
             v.loaded.decoder.keep_saved = decode.SAVED_PROMPTS if v.saved else 0
     renderer = embedded._load(path, 1, settings.model_context)
+    suite_reads(settings, renderer)
     rendered = [(qid, *tokens_of(renderer, m)) for qid, m in asked]
     for v in variants if args.cold else []:
         v.cold = cold(v, rendered[0][1], rendered[0][2])

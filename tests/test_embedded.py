@@ -371,3 +371,20 @@ def test_real_model_reuse_path_writes_what_a_fresh_eval_writes() -> None:
     assert llm.last_timing.read_tokens < llm.last_timing.prompt_tokens / 2
     assert alone.text == many[0].text == expected
     assert all("select" in c.text.lower() for c in many)
+
+
+@pytest.mark.slow
+def test_real_model_candidates_that_do_not_fit_together_take_turns() -> None:
+    """With a window too small for every candidate's tokens at once, they are decoded one group after
+    another from the same prompt read (no 'no KV slot' failure)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    settings = get_settings(model_threads=1, model_context=1024)
+    if not model_files.is_verified(settings):
+        pytest.skip(f"embedded model not installed at {model_path(settings)}")
+    llm = embedded.EmbeddedLLM(settings)
+    ask = [
+        Message(role="user", content="Table: orders(country string)\nHow many countries? Write Spark SQL.")
+    ]
+    outs = llm.complete_many(ask, temperatures=[0.0, 0.8], max_tokens=512)  # 2 x 512 > 1024 - prompt
+    assert len(outs) == 2 and all("select" in o.text.lower() for o in outs)
+    assert outs[0].text == llm.complete(ask, temperature=0.0, max_tokens=512).text

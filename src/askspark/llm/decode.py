@@ -105,14 +105,23 @@ class Decoder:
         timing.read_tokens, last = self.read(list(prompt))
         timing.prompt_seconds = time.perf_counter() - start
         max_tokens = min(max_tokens, self.n_ctx - len(prompt))  # as create_completion truncates it
-        live = [_Live(seq=i, sampler=self.sampler(s)) for i, s in enumerate(samplings)]
-        try:
-            self.generate(live, len(prompt), last, max_tokens, [s.encode() for s in stops], timing, start)
-        finally:
-            self.forget_candidates(len(prompt), len(live))
+        together = max(1, (self.n_ctx - len(prompt)) // max_tokens)  # candidates whose tokens fit at once
+        done: list[_Live] = []
+        for begin in range(0, len(samplings), together):
+            if begin:  # the logits of the prompt's last token were overwritten: read that token again
+                _, last = self.read(list(prompt))
+            live = [
+                _Live(seq=i, sampler=self.sampler(s))
+                for i, s in enumerate(samplings[begin : begin + together])
+            ]
+            try:
+                self.generate(live, len(prompt), last, max_tokens, [s.encode() for s in stops], timing, start)
+            finally:
+                self.forget_candidates(len(prompt), len(live))
+            done += live
         timing.seconds = time.perf_counter() - start
-        timing.generated_tokens = sum(len(c.tokens) for c in live)
-        return [self.draw(c) for c in live], timing
+        timing.generated_tokens = sum(len(c.tokens) for c in done)
+        return [self.draw(c) for c in done], timing
 
     # --- the prompt -------------------------------------------------------------------------------
 

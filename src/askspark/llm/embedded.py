@@ -203,7 +203,7 @@ class EmbeddedLLM:
             limit = max(1, min(max_tokens, MAX_TOKENS))
             try:
                 draws, self.last_timing = loaded.decoder.complete(tokens, samplings, limit, stops)
-            except ValueError as exc:  # e.g. the prompt exceeds the context window
+            except (ValueError, RuntimeError) as exc:  # the prompt exceeds the window; llama_decode failed
                 raise ProviderError(
                     f"the embedded model could not answer: {exc}",
                     suggestion="shorten the question or raise ASKSPARK_MODEL_CONTEXT",
