@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
@@ -15,6 +16,7 @@ import pytest
 from askspark.errors import MissingExtraError, ModelNotInstalledError, UsageError
 from askspark.llm import embedded, model_files
 from askspark.llm.base import Message
+from askspark.llm.decode import Draw, Sampling, Timing
 from askspark.llm.model_files import ModelSpec, check_model, install_model, model_path, model_status
 from askspark.settings import Settings, get_settings
 
@@ -221,19 +223,26 @@ CHATML = (
 
 
 class _FakeLlama:
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
     def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
         self.prompt = text.decode()
         return list(range(len(text.split())))
 
-    def create_completion(self, **kwargs: Any) -> dict[str, Any]:
-        self.calls.append(kwargs)
-        return {
-            "choices": [{"text": " customer FROM orders"}],
-            "usage": {"prompt_tokens": len(kwargs["prompt"]), "completion_tokens": 4},
-        }
+
+class _FakeDecoder:
+    """Stands in for llm.decode.Decoder: records each call as create_completion's arguments."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def complete(
+        self, prompt: list[int], samplings: list[Sampling], max_tokens: int, stops: list[str]
+    ) -> tuple[list[Draw], Timing]:
+        for s in samplings:
+            self.calls.append(
+                {"prompt": prompt, "max_tokens": max_tokens, "stop": stops} | dataclasses.asdict(s)
+            )
+        draws = [Draw(text=" customer FROM orders", tokens=4, finish_reason="stop") for _ in samplings]
+        return draws, Timing(prompt_tokens=len(prompt))
 
 
 def test_complete_with_prestart(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -242,13 +251,14 @@ def test_complete_with_prestart(settings: Settings, tmp_path: Path, monkeypatch:
 
     gguf = tmp_path / "tiny.gguf"
     gguf.write_bytes(b"GGUF")
-    fake = _FakeLlama()
+    fake, decoder = _FakeLlama(), _FakeDecoder()
     loaded = embedded._Loaded(
         llama=fake,
         formatter=Jinja2ChatFormatter(template=CHATML, eos_token="<|im_end|>", bos_token=""),
         stops=["<|im_end|>"],
+        decoder=decoder,  # type: ignore[arg-type]
     )
-    key = (str(gguf), settings.model_threads, settings.model_context)
+    key = (str(gguf), settings.model_threads, settings.model_context, embedded.N_BATCH, embedded.N_UBATCH)
     monkeypatch.setitem(embedded._CACHE, key, loaded)
 
     llm = embedded.create(str(gguf), settings)
@@ -261,9 +271,37 @@ def test_complete_with_prestart(settings: Settings, tmp_path: Path, monkeypatch:
     assert out.text == "SELECT customer FROM orders"
     assert out.completion_tokens == 4 and out.prompt_tokens and out.model == "tiny"
     assert fake.prompt.endswith("<|im_start|>user\nWho buys?<|im_end|>\n<|im_start|>assistant\nSELECT")
-    call = fake.calls[0]
+    call = decoder.calls[0]
     assert call["max_tokens"] == embedded.MAX_TOKENS
     assert call["repeat_penalty"] == 1.0 and call["temperature"] == 0.0 and call["stop"] == ["<|im_end|>"]
+
+
+def test_candidates_get_distinct_seeds_in_one_call(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several candidates go to the decoder in one call (one prompt read), each with its own seed."""
+    pytest.importorskip("llama_cpp")
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    gguf = tmp_path / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    decoder = _FakeDecoder()
+    loaded = embedded._Loaded(
+        llama=_FakeLlama(),
+        formatter=Jinja2ChatFormatter(template=CHATML, eos_token="<|im_end|>", bos_token=""),
+        stops=["<|im_end|>"],
+        decoder=decoder,  # type: ignore[arg-type]
+    )
+    key = (str(gguf), settings.model_threads, settings.model_context, embedded.N_BATCH, embedded.N_UBATCH)
+    monkeypatch.setitem(embedded._CACHE, key, loaded)
+    llm = embedded.create(str(gguf), settings)
+    question = [Message(role="user", content="Who buys?")]
+    outs = llm.complete_many(question, temperatures=[0.0, 0.5, 0.7], max_tokens=64)  # type: ignore[attr-defined]
+    assert [o.text for o in outs] == ["```sql\n customer FROM orders\n```"] * 3  # pre-started, fenced
+    assert [c["seed"] for c in decoder.calls] == [0, 1, 2]
+    assert [c["temperature"] for c in decoder.calls] == [0.0, 0.5, 0.7]
+    assert len({id(c["prompt"]) for c in decoder.calls}) == 1  # one prompt for all three
+    assert decoder.calls[0]["stop"] == ["<|im_end|>", "\n```"]
 
 
 # --- the real model ------------------------------------------------------------------------------
@@ -291,3 +329,62 @@ def test_real_model_writes_sql() -> None:
     out = llm.complete(messages, temperature=0.0, max_tokens=128)
     assert "select" in out.text.lower()
     assert (out.prompt_tokens or 0) > 0 and (out.completion_tokens or 0) > 0
+
+
+@pytest.mark.slow
+def test_real_model_reuse_path_writes_what_a_fresh_eval_writes() -> None:
+    """The decoder (prompt prefix kept across calls, candidates decoded together) writes the same greedy
+    text as llama-cpp-python's create_completion on a fresh model, the code path before issue 16."""
+    llama_cpp = pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed (pip install 'askspark[embedded]')"
+    )
+    settings = get_settings(model_threads=1)
+    if not model_files.is_verified(settings):
+        if os.environ.get("CI"):
+            pytest.fail(f"embedded model not installed at {model_path(settings)}")
+        pytest.skip(f"embedded model not installed at {model_path(settings)} (run: askspark model install)")
+    rules = Message(role="system", content="You write one Spark SQL query. " * 20)  # longer than a question
+    table = "Table: orders(country string, amount double)\n"
+    ask = [rules, Message(role="user", content=table + "Total amount per country, largest first?")]
+    other = [rules, Message(role="user", content=table + "How many countries are there?")]
+    elsewhere = [Message(role="system", content="Answer in one word."), Message(role="user", content="Hi?")]
+
+    llm = embedded.EmbeddedLLM(settings)
+    loaded = llm._loaded()
+    prompt, _ = embedded._render(loaded, [*ask, Message(role="assistant", content=embedded.SQL_PRESTART)])
+    fresh = llama_cpp.Llama(
+        model_path=str(llm.path), n_ctx=settings.model_context, n_threads=1, n_threads_batch=1,
+        n_batch=embedded.N_BATCH, n_gpu_layers=0, seed=embedded.SEED, verbose=False,
+    )  # fmt: skip
+    choice = fresh.create_completion(
+        prompt=fresh.tokenize(prompt.encode(), add_bos=False, special=True), max_tokens=64, temperature=0.0,
+        top_p=0.95, top_k=40, min_p=0.05, repeat_penalty=1.0, seed=0, stop=[*loaded.stops, "\n```"],
+    )["choices"][0]  # fmt: skip
+    assert choice["finish_reason"] == "stop"
+    expected = embedded.SQL_PRESTART + choice["text"].rstrip("\n") + "\n```"  # as embedded.py closes it
+
+    alone = llm.complete(ask, temperature=0.0, max_tokens=64)
+    llm.complete(elsewhere, temperature=0.0, max_tokens=8)  # shares nothing: the last prompt is replaced
+    llm.complete(other, temperature=0.0, max_tokens=64)
+    assert llm.last_timing.read_tokens < llm.last_timing.prompt_tokens / 2  # rules from the saved prompt
+    many = llm.complete_many(ask, temperatures=[0.0, 0.7, 0.9], max_tokens=64)
+    assert llm.last_timing.read_tokens < llm.last_timing.prompt_tokens / 2
+    assert alone.text == many[0].text == expected
+    assert all("select" in c.text.lower() for c in many)
+
+
+@pytest.mark.slow
+def test_real_model_candidates_that_do_not_fit_together_take_turns() -> None:
+    """With a window too small for every candidate's tokens at once, they are decoded one group after
+    another from the same prompt read (no 'no KV slot' failure)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    settings = get_settings(model_threads=1, model_context=1024)
+    if not model_files.is_verified(settings):
+        pytest.skip(f"embedded model not installed at {model_path(settings)}")
+    llm = embedded.EmbeddedLLM(settings)
+    ask = [
+        Message(role="user", content="Table: orders(country string)\nHow many countries? Write Spark SQL.")
+    ]
+    outs = llm.complete_many(ask, temperatures=[0.0, 0.8], max_tokens=512)  # 2 x 512 > 1024 - prompt
+    assert len(outs) == 2 and all("select" in o.text.lower() for o in outs)
+    assert outs[0].text == llm.complete(ask, temperature=0.0, max_tokens=512).text

@@ -42,8 +42,8 @@ class ManyLLM(Protocol):
     """The optional second method: several completions of one prompt, one per temperature.
 
     A provider that can do better than one call per completion (OpenAI's ``n``, a shared prompt
-    cache) defines it; :func:`complete_many` falls back to calling ``complete`` in a loop, which for
-    llama.cpp already reads the prompt once (its KV cache keeps the longest matching prefix).
+    cache, the embedded model's shared prompt read and batched decoding) defines it; :func:`complete_many`
+    falls back to calling ``complete`` in a loop.
     """
 
     def complete_many(

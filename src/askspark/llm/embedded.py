@@ -3,8 +3,9 @@
 It writes one Spark SQL query (``style = "sql"``); the harness wraps it into ``answer``. The model is
 loaded lazily on the first :meth:`EmbeddedLLM.complete` and kept for the life of the process, so a
 long-lived server or a test session pays the load (1–3 s, ~1.9 GB) once. The prompt is rendered
-with the chat template stored in the GGUF file (Qwen's ChatML); llama.cpp reuses the KV cache of a
-shared prompt prefix, so a stable system prompt placed first is only read once.
+with the chat template stored in the GGUF file (Qwen's ChatML). Generation goes through
+:mod:`askspark.llm.decode`: a prompt reads only what follows its longest cached prefix (the stable rules
+and examples placed first are read once), and several candidates share one read and are decoded together.
 
 If the last message has role ``"assistant"`` it is a *pre-start*: the model continues that text and
 the returned :class:`~askspark.llm.base.Completion` holds the pre-start plus the continuation.
@@ -25,12 +26,14 @@ from typing import Any, Literal
 
 from askspark.errors import ModelNotInstalledError, ProviderError, missing_extra, unknown_name
 from askspark.llm.base import LLM, Completion, Message
+from askspark.llm.decode import MAX_SEQUENCES, SEQUENCES, Decoder, Draw, Sampling, Timing
 from askspark.llm.model_files import MODEL, check_model
 from askspark.settings import Settings, get_settings
 
 MAX_TOKENS = 512
 """Hard cap on the tokens the embedded model writes per call (a SQL query is far shorter)."""
 N_BATCH = 512
+N_UBATCH = 512
 SEED = 0
 _EXTRA_STOPS = ("<|im_end|>", "<|endoftext|>")
 SQL_PRESTART = "```sql\n"
@@ -41,15 +44,17 @@ _CLOSING_FENCE = "\n```"
 
 @dataclass
 class _Loaded:
-    """A loaded model with its chat formatter; ``lock`` serializes generation (llama is not thread-safe)."""
+    """A loaded model with its chat formatter and its decoder; ``lock`` serializes generation (llama is
+    not thread-safe)."""
 
     llama: Any
     formatter: Any
     stops: list[str]
+    decoder: Decoder
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_CACHE: dict[tuple[str, int, int], _Loaded] = {}
+_CACHE: dict[tuple[str, int, int, int, int], _Loaded] = {}
 _CACHE_LOCK = threading.Lock()
 
 
@@ -78,33 +83,57 @@ def _formatter(llama: Any) -> tuple[Any, list[str]]:
     return formatter, stops
 
 
-def _load(path: Path, threads: int, context: int) -> _Loaded:
-    """The model at ``path``, loaded once per process (per threads/context) and then reused."""
-    key = (str(path), threads, context)
+def _load(
+    path: Path, threads: int, context: int, n_batch: int = N_BATCH, n_ubatch: int = N_UBATCH
+) -> _Loaded:
+    """The model at ``path``, loaded once per process (per threads/context/batch) and then reused."""
+    key = (str(path), threads, context, n_batch, n_ubatch)
     with _CACHE_LOCK:
-        if key in _CACHE:
-            return _CACHE[key]
-        llama_cpp = _import_llama_cpp()
-        try:
-            llama = llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=context,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_batch=N_BATCH,
-                n_gpu_layers=0,
-                seed=SEED,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as exc:
-            raise ModelNotInstalledError(
-                f"llama.cpp could not load the embedded model {path}: {exc}",
-                suggestion="askspark model install --force",
-                path=str(path),
-            ) from exc
-        formatter, stops = _formatter(llama)
-        _CACHE[key] = loaded = _Loaded(llama=llama, formatter=formatter, stops=stops)
-        return loaded
+        if key not in _CACHE:
+            _CACHE[key] = _open(path, threads, context, n_batch, n_ubatch)
+        return _CACHE[key]
+
+
+def _open(path: Path, threads: int, context: int, n_batch: int, n_ubatch: int) -> _Loaded:
+    """The model at ``path``, loaded now (benchmarks/model_speed.py loads one per variant)."""
+    llama_cpp = _import_llama_cpp()
+    try:
+        llama = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            n_batch=n_batch,
+            n_ubatch=n_ubatch,
+            n_gpu_layers=0,
+            seed=SEED,
+            verbose=False,
+        )
+        decoder = Decoder(llama, _candidates_context(llama), n_batch)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelNotInstalledError(
+            f"llama.cpp could not load the embedded model {path}: {exc}",
+            suggestion="askspark model install --force",
+            path=str(path),
+        ) from exc
+    formatter, stops = _formatter(llama)
+    return _Loaded(llama=llama, formatter=formatter, stops=stops, decoder=decoder)
+
+
+def _candidates_context(llama: Any) -> Any:
+    """A context like the one ``Llama`` made, for the decoder's sequences over one unified KV cache
+    (so candidates and saved prompts share cells and each may use the whole window); it replaces the
+    original, which is freed first so the KV memory is not held twice."""
+    import contextlib
+
+    from llama_cpp import _internals
+
+    params = type(llama.context_params).from_buffer_copy(llama.context_params)
+    params.n_seq_max, params.kv_unified = SEQUENCES, True
+    llama._ctx.close()
+    ctx = _internals.LlamaContext(model=llama._model, params=params, verbose=False)
+    llama._ctx = llama._stack.enter_context(contextlib.closing(ctx))
+    return ctx
 
 
 def _render(loaded: _Loaded, messages: list[Message]) -> tuple[str, str]:
@@ -127,6 +156,7 @@ class EmbeddedLLM:
         self.settings = settings
         self._path = path
         self.model = MODEL.name if path is None else path.stem
+        self.last_timing = Timing()  # where the last call's time went (for benchmarks/model_speed.py)
 
     @property
     def path(self) -> Path:
@@ -145,19 +175,23 @@ class EmbeddedLLM:
         A chat that ends with the user's turn is pre-started with ``SQL_PRESTART`` (this model writes
         SQL); the returned text then holds the whole fenced block, closing fence included.
         """
-        return self._complete(messages, temperature, max_tokens, SEED)
+        return self.complete_many(messages, temperatures=[temperature], max_tokens=max_tokens)[0]
 
     def complete_many(
         self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
     ) -> list[Completion]:
-        """One completion per temperature, each with its own seed: with one seed, draws at nearby
-        temperatures often come out identical. The prompt is read once (llama.cpp keeps the KV cache
-        of the longest matching prefix, so the later calls only evaluate the last token)."""
-        return [self._complete(messages, t, max_tokens, SEED + i) for i, t in enumerate(temperatures)]
+        """One completion per temperature, each with its own seed (with one seed, draws at nearby
+        temperatures often come out identical). The prompt is read once, and only the part after what
+        the last prompt shared with it; the candidates are decoded together (:mod:`askspark.llm.decode`)."""
+        samplings = [Sampling(temperature=t, seed=SEED + i) for i, t in enumerate(temperatures)]
+        out: list[Completion] = []
+        for begin in range(0, len(samplings), MAX_SEQUENCES):
+            out += self._complete(messages, samplings[begin : begin + MAX_SEQUENCES], max_tokens)
+        return out
 
     def _complete(
-        self, messages: list[Message], temperature: float, max_tokens: int, seed: int
-    ) -> Completion:
+        self, messages: list[Message], samplings: list[Sampling], max_tokens: int
+    ) -> list[Completion]:
         loaded = self._loaded()
         fenced = bool(messages) and messages[-1].role != "assistant"
         if fenced:
@@ -166,35 +200,24 @@ class EmbeddedLLM:
         stops = [*loaded.stops, _CLOSING_FENCE] if fenced else loaded.stops
         with loaded.lock:
             tokens = loaded.llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            limit = max(1, min(max_tokens, MAX_TOKENS))
             try:
-                response = loaded.llama.create_completion(
-                    prompt=tokens,
-                    max_tokens=max(1, min(max_tokens, MAX_TOKENS)),
-                    temperature=temperature,
-                    top_p=0.95,
-                    top_k=40,
-                    min_p=0.05,
-                    repeat_penalty=1.0,
-                    seed=seed,
-                    stop=stops,
-                )
-            except ValueError as exc:  # e.g. the prompt exceeds the context window
+                draws, self.last_timing = loaded.decoder.complete(tokens, samplings, limit, stops)
+            except (ValueError, RuntimeError) as exc:  # the prompt exceeds the window; llama_decode failed
                 raise ProviderError(
                     f"the embedded model could not answer: {exc}",
                     suggestion="shorten the question or raise ASKSPARK_MODEL_CONTEXT",
                     prompt_tokens=len(tokens),
                     context=self.settings.model_context,
                 ) from exc
-        usage = response.get("usage") or {}
-        choice = response["choices"][0]
-        text = prestart + choice["text"]
-        if fenced and choice.get("finish_reason") == "stop" and not text.rstrip().endswith("```"):
+        return [self._completion(d, prestart, fenced, len(tokens)) for d in draws]
+
+    def _completion(self, draw: Draw, prestart: str, fenced: bool, prompt_tokens: int) -> Completion:
+        text = prestart + draw.text
+        if fenced and draw.finish_reason == "stop" and not text.rstrip().endswith("```"):
             text = text.rstrip("\n") + _CLOSING_FENCE  # the stop string is not part of the returned text
         return Completion(
-            text=text,
-            model=self.model,
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens"),
+            text=text, model=self.model, prompt_tokens=prompt_tokens, completion_tokens=draw.tokens
         )
 
 

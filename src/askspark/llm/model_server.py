@@ -8,8 +8,9 @@ forwards to it through :class:`RemoteEmbeddedLLM` when it is healthy, so a quest
 model load. The protocol is tiny JSON:
 
 * ``GET /health`` → ``{"model": path, "loaded": true, "pid": ..., "threads": ..., "context": ...}``
-* ``POST /complete`` with ``{"messages": [...], "temperature": t, "max_tokens": n}`` →
-  ``{"text", "model", "prompt_tokens", "completion_tokens"}``; errors answer with the
+* ``POST /complete`` with ``{"messages": [...], "temperatures": [t, ...], "max_tokens": n}`` →
+  ``{"completions": [{"text", "model", "prompt_tokens", "completion_tokens"}, ...]}``, one per
+  temperature (one prompt read, the candidates decoded together); errors answer with the
   :meth:`~askspark.errors.AskSparkError.to_dict` shape.
 
 With ``ASKSPARK_MODEL_SERVER_FAKE=1`` the daemon serves an echo model instead (for tests).
