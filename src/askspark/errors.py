@@ -116,6 +116,13 @@ class CatalogUnavailableError(AskSparkError):
     code = "catalog_unavailable"
 
 
+class StoreUnavailableError(AskSparkError):
+    """The run store cannot record a run (locked by another writer, disk full, read-only)."""
+
+    status = 503
+    code = "store_unavailable"
+
+
 class SandboxUnavailableError(AskSparkError):
     """The sandbox cannot be set up; askspark refuses to run generated code without it."""
 

@@ -46,10 +46,24 @@ def unavailable(exc: AskSparkError, stage: str = "dry_run") -> Execution:
     return Execution(ok=False, stage=stage, error=failure)
 
 
+def not_kept(exc: OSError, output_dir: str, timings: dict[str, float]) -> Execution:
+    """The job ran but its result could not be kept in the run's directory (new code cannot fix that)."""
+    failure = Failure(
+        kind=ErrorKind.PERMISSION,
+        message=f"the result could not be kept in {output_dir}: {exc.strerror or exc}",
+        suggestion="make the runs directory (ASKSPARK_HOME/runs) writable and give its disk free space",
+    )
+    return Execution(ok=False, stage="execute", error=failure, timings=timings)
+
+
 def keep_result(outbox: Path, output_dir: Path) -> str:
     """Move the worker's full result to the run's own directory, out of the worker's reach."""
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / "result"
     shutil.rmtree(target, ignore_errors=True)
-    shutil.move(str(outbox / "result"), target)
+    try:
+        shutil.move(str(outbox / "result"), target)
+    except OSError:  # e.g. a full disk mid-copy (another filesystem): no partial result stays
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     return str(target)

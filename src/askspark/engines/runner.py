@@ -29,7 +29,7 @@ from askspark.engines.bindings import Bindings
 from askspark.engines.process import SandboxedProcess
 from askspark.engines.server import ServerState
 from askspark.engines.supervise import Supervisor, probe
-from askspark.engines.worker import SESSION_ENV, SOCKET_ENV, connect
+from askspark.engines.worker import CONTROL_DEADLINE_SECONDS, SESSION_ENV, SOCKET_ENV, connect
 from askspark.errors import EngineUnavailableError
 from askspark.processes import pid_alive
 from askspark.record import ErrorKind
@@ -205,7 +205,10 @@ class Runner:
         execution = report.execution(found, worker.process.log_tail())
         if execution.result is not None:
             start = time.perf_counter()
-            execution.result.location = self._place_result(worker, job, execution.result.location)
+            try:
+                execution.result.location = self._place_result(worker, job, execution.result.location)
+            except OSError as exc:  # the runs directory is read-only, full or gone
+                return report.not_kept(exc, job.output_dir, execution.timings | {"worker": elapsed})
             execution.timings["keep_result"] = time.perf_counter() - start
         execution.timings["worker"] = elapsed
         execution.engine = self.options.engine_id
@@ -228,9 +231,12 @@ class Runner:
         return report.keep_result(worker.process.outbox, Path(job.output_dir))
 
     def interrupt(self, session_id: str) -> None:
-        """Interrupt every Spark operation of a worker's session, then release the session."""
+        """Interrupt every Spark operation of a worker's session, then release the session.
+
+        Bounded like every call of the engine's own sessions: a server that died with the worker fails
+        this within seconds (pyspark's default retries held a question for more than 7 minutes)."""
         try:
-            spark = connect(self.server.state.socket_path, session_id)
+            spark = connect(self.server.state.socket_path, session_id, CONTROL_DEADLINE_SECONDS)
             spark.interruptAll()
             spark.stop()
         except Exception:  # noqa: BLE001 - best effort: the server may be gone too
@@ -242,7 +248,8 @@ class Runner:
         """The engine's own Spark session (trusted code only), over the same socket as the workers."""
         with self._control_lock:  # scrubs after concurrent jobs must not open two
             if self._control is None:
-                self._control = connect(self.server.state.socket_path, str(uuid.uuid4()))
+                socket = self.server.state.socket_path
+                self._control = connect(socket, str(uuid.uuid4()), CONTROL_DEADLINE_SECONDS)
             return self._control
 
     def scrub(self) -> None:

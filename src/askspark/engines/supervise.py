@@ -27,8 +27,6 @@ from askspark.engines.server import (
 from askspark.errors import EngineUnavailableError
 from askspark.settings import Settings
 
-PROBE_SECONDS = 20.0
-
 
 class Gate:
     """Jobs share the server; a restart has it alone: it waits for running jobs and holds new ones back.
@@ -154,13 +152,13 @@ class OwnedServer:
 
 
 def probe(control: Callable[[], Any]) -> bool:
-    """Whether the server still runs Spark jobs (its JVM may live on after its SparkContext died)."""
-    done = threading.Event()
+    """Whether the server still runs Spark jobs (its JVM may live on after its SparkContext died).
 
-    def query() -> None:
-        with contextlib.suppress(Exception):
-            if control().range(1).count() == 1:
-                done.set()
-
-    threading.Thread(target=query, daemon=True).start()
-    return done.wait(PROBE_SECONDS)
+    The control session's calls carry their own deadlines and bounded retries
+    (:data:`askspark.engines.worker.CONTROL_DEADLINE_SECONDS`), so a hung or dead server is a False
+    within them, with no thread left waiting on it.
+    """
+    try:
+        return bool(control().range(1).count() == 1)
+    except Exception:  # noqa: BLE001 - any failure means the server cannot run jobs
+        return False

@@ -30,8 +30,28 @@ SOCKET_ENV = "ASKSPARK_CONNECT_SOCKET"
 SESSION_ENV = "ASKSPARK_SESSION_ID"
 
 
-def connect(socket_path: str, session_id: str) -> Any:
-    """A Spark Connect session over a Unix socket (the sandbox has no network)."""
+# Bounded patience with a Spark server (issue 18). pyspark's default policy retries an unreachable server
+# for over ten minutes (15 retries, backoff up to 60 s, a server's retry delay honoured up to 10 min), and
+# its RPC deadlines are 10 min to 1 h: a server killed mid-job held a question for more than 7 minutes.
+# Here a server that is gone fails the call after ~3 s of retries (100+200+400+800+1600 ms).
+RETRY_POLICY: dict[str, Any] = {
+    "max_retries": 5,
+    "initial_backoff": 100,
+    "backoff_multiplier": 2.0,
+    "max_backoff": 2000,
+    "max_server_retry_delay": 2000,
+}
+CONTROL_DEADLINE_SECONDS = 15.0
+"""The deadline of each call of the engine's own sessions (control, interrupt): catalog scrubs, probes,
+JDBC bindings and interrupts are small; a server that takes longer is treated as gone."""
+
+
+def connect(socket_path: str, session_id: str, deadline: float | None = None) -> Any:
+    """A Spark Connect session over a Unix socket (the sandbox has no network), with bounded retries.
+
+    ``deadline`` bounds every RPC of the session (and the reattaching of a long result stream) in
+    seconds: the engine's own sessions pass one; a worker passes none, its job is bounded by the kill.
+    """
     from pyspark.sql.connect.client import ChannelBuilder
     from pyspark.sql.connect.session import SparkSession
 
@@ -49,7 +69,33 @@ def connect(socket_path: str, session_id: str) -> Any:
     }
     builder = UnixChannel(params=params)
     # pyspark annotates DefaultChannelBuilder but takes any ChannelBuilder (its own docs show a subclass)
-    return SparkSession.builder.channelBuilder(builder).create()  # type: ignore[arg-type]
+    spark = SparkSession.builder.channelBuilder(builder).create()  # type: ignore[arg-type]
+    bound(spark.client, deadline)
+    return spark
+
+
+def bound(client: Any, deadline: float | None) -> None:
+    """Give a Spark Connect client our retry policy and, when given, ``deadline`` on every RPC.
+
+    The session builder passes no client options through, so they are set on the client it made (no
+    RPC has been sent yet). The retry policy has a public setter; the deadlines are the client's
+    ``RpcDeadlines`` (pyspark 4.1+), which its constructor would take: checked, so an upgrade that
+    renames them fails here rather than silently waiting for minutes.
+    """
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    client.set_retry_policies([DefaultPolicy(**RETRY_POLICY)])
+    if deadline is None:
+        return
+    import dataclasses
+
+    from pyspark.sql.connect.client.core import RpcDeadlines
+
+    for name in ("_rpc_deadlines", "_max_retry_exception_elapsed_time"):
+        if not hasattr(client, name):
+            raise RuntimeError(f"this pyspark's Spark Connect client has no {name}: update bound()")
+    client._rpc_deadlines = RpcDeadlines(**{f.name: deadline for f in dataclasses.fields(RpcDeadlines)})
+    client._max_retry_exception_elapsed_time = deadline  # a stream that keeps missing its deadline
 
 
 def bind_tables(spark: Any, tables: list[dict[str, Any]], empty: bool) -> dict[str, Any]:

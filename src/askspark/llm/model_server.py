@@ -398,7 +398,8 @@ def stop_model_server(settings: Settings) -> bool:
 class EchoLLM:
     """The fake model of ``ASKSPARK_MODEL_SERVER_FAKE=1``: echoes the last user message.
 
-    A user message containing ``__die__`` kills the daemon mid-request (to test the client's fallback).
+    A user message containing ``__die__`` kills the daemon mid-request (to test the client's fallback);
+    one containing ``__slow__`` generates for a minute (a request a test can kill the daemon in).
     """
 
     id = "embedded"
@@ -410,6 +411,8 @@ class EchoLLM:
         user = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if "__die__" in user:
             os._exit(3)
+        if "__slow__" in user:
+            time.sleep(60)
         text = prestart + f" echo({user}) t={temperature} n={max_tokens}"
         return Completion(
             text=text,

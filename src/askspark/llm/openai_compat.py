@@ -17,6 +17,7 @@ from askspark.errors import ProviderError, UsageError, missing_extra
 from askspark.llm.base import Completion, Message
 
 DEFAULT_TIMEOUT = 120.0
+CHARS_PER_TOKEN_MAX = 32  # a token is ~4 characters; 32 leaves room for any tokenizer
 _PLACEHOLDER_KEY = "not-needed"  # Ollama and vLLM ignore the key, but the SDK insists on one
 _USAGE = "openai:MODEL, e.g. openai:gpt-4o-mini or openai:qwen2.5-coder for Ollama"
 
@@ -55,13 +56,21 @@ class OpenAICompatLLM:
             ) from exc
         except openai.OpenAIError as exc:
             raise ProviderError(f"the OpenAI-compatible endpoint at {self.base_url} failed: {exc}") from exc
+        except ValueError as exc:  # an empty or malformed JSON body (the SDK lets json's error through)
+            raise ProviderError(
+                f"the endpoint at {self.base_url} answered with malformed JSON: {exc}",
+                suggestion="check that OPENAI_BASE_URL points at an OpenAI-compatible /v1 endpoint",
+                base_url=self.base_url,
+            ) from exc
         if not response.choices:
             raise ProviderError(
                 f"the endpoint at {self.base_url} returned no choices", base_url=self.base_url
             )
+        text = response.choices[0].message.content or ""
+        check_reply_size(text, max_tokens, self.base_url)
         usage = response.usage
         return Completion(
-            text=response.choices[0].message.content or "",
+            text=text,
             model=response.model or self.model,
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
@@ -82,6 +91,19 @@ class OpenAICompatLLM:
             suggestion=hints.get(status, "check OPENAI_BASE_URL and the server's logs"),
             base_url=self.base_url,
             status_code=status,
+        )
+
+
+def check_reply_size(text: str, max_tokens: int, source: str) -> None:
+    """Refuse a reply far longer than ``max_tokens`` allow: an endpoint that ignores the limit would
+    otherwise put megabytes into the prompt of the next attempt and into every saved run record."""
+    allowed = max(max_tokens, 1) * CHARS_PER_TOKEN_MAX
+    if len(text) > allowed:
+        raise ProviderError(
+            f"the endpoint at {source} returned a {len(text):,}-character reply, more than "
+            f"max_tokens={max_tokens} allows",
+            suggestion="check the server's max_tokens handling (ASKSPARK_LLM_MAX_TOKENS)",
+            base_url=source,
         )
 
 

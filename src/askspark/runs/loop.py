@@ -16,6 +16,7 @@ disagree. Every candidate is kept in ``Attempt.candidates``.
 
 from __future__ import annotations
 
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from askspark.context.prompt import ContextOptions, build_messages
 from askspark.context.verified import Worked, fingerprint
 from askspark.context.written import MAX_TOKENS, answer_messages, clean_reply, may_see_result
 from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
-from askspark.errors import AskSparkError
+from askspark.errors import AskSparkError, StoreUnavailableError
 from askspark.llm.base import LLM, Completion, Message, candidates_for, complete_many, written_answer_for
 from askspark.llm.extract import extract_code
 from askspark.record import (
@@ -213,7 +214,7 @@ class Run:
         validation, dry run and sandbox as the model's code (it is just as untrusted)."""
         start = time.perf_counter()
         self.answer.rerun_of = rerun_of
-        self.store.save(self.answer)
+        self.save()
         attempt = Attempt(number=1, code=code, stage="validate")
         self.listener("stage", {"attempt": 1, "stage": "validate"})
         self.check_and_run(attempt)
@@ -304,7 +305,12 @@ class Run:
         stored document and the one returned are the same (the last save cannot time itself)."""
         self.answer.timings["store"] = self._stored_seconds
         start = time.perf_counter()
-        self.store.save(self.answer)
+        try:
+            self.store.save(self.answer)
+        except StoreUnavailableError:
+            # A run that cannot be recorded leaves nothing behind: its kept results would be orphans.
+            shutil.rmtree(self.settings.runs_dir / self.answer.run_id, ignore_errors=True)
+            raise
         self._stored_seconds += time.perf_counter() - start
 
     def attempt(self, number: int) -> Attempt:

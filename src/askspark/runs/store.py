@@ -9,14 +9,16 @@ its request, so a server that stops before (or while) running it can run it agai
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from askspark.errors import NotFoundError
+from askspark.errors import NotFoundError, StoreUnavailableError
 from askspark.record import Answer
 from askspark.settings import Settings
 
@@ -62,6 +64,8 @@ CREATE TABLE IF NOT EXISTS verified (
 );
 """
 UNFINISHED = ("queued", "running")
+BUSY_SECONDS = 30.0
+"""How long a write waits for another writer's lock before the run store is reported unavailable."""
 _lock = threading.Lock()
 _stores: dict[str, RunStore] = {}
 
@@ -70,12 +74,27 @@ class RunStore:
     """SQLite-backed store of answer documents, safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        with self.failures():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_SECONDS)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+
+    @contextlib.contextmanager
+    def failures(self) -> Iterator[None]:
+        """SQLite's and the disk's errors as :class:`StoreUnavailableError`: a store that is locked
+        for longer than ``BUSY_SECONDS``, full or read-only fails the question with a clear error."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailableError(
+                f"the run store {self.path} cannot record the run: {exc}",
+                suggestion="free space on its disk, make it writable, or stop the process holding its "
+                "lock (another askspark writing to the same ASKSPARK_HOME for a long time)",
+                reason=type(exc).__name__,
+            ) from exc
 
     def save(self, answer: Answer, request: dict[str, Any] | None = None) -> None:
         """Insert or update a run's record (and the request to run it again, when given)."""
@@ -93,7 +112,7 @@ class RunStore:
             answer.seconds,
             answer.model_dump_json(),
         )
-        with self._lock, self._db:
+        with self._lock, self.failures(), self._db:
             self._db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
             if request is not None:
                 self._db.execute(
@@ -150,7 +169,7 @@ class RunStore:
     # -- verified answers -------------------------------------------------------------------------
 
     def verify(self, entry: Verified) -> None:
-        with self._lock, self._db:
+        with self._lock, self.failures(), self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO verified VALUES (?,?,?,?,?,?)",
                 (entry.run_id, entry.question, entry.code, json.dumps(entry.tables), entry.fingerprint,
@@ -159,7 +178,7 @@ class RunStore:
 
     def unverify(self, run_id: str) -> bool:
         """Take back a verification; whether there was one."""
-        with self._lock, self._db:
+        with self._lock, self.failures(), self._db:
             return self._db.execute("DELETE FROM verified WHERE id = ?", (run_id,)).rowcount > 0
 
     def verified(self) -> builtins.list[Verified]:
