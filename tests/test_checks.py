@@ -321,3 +321,12 @@ def test_the_suspect_result_outlives_a_later_failure(settings: object, engine: o
 def test_checks_can_be_turned_off(settings: object, engine: object) -> None:
     answer, _ = _ask(settings, engine, [ONE_ROW], result_checks=False)
     assert answer.status == "succeeded" and len(answer.attempts) == 1 and answer.suspect == []
+
+
+def test_one_row_for_each_ranked_question_names_the_top_row_per_group_pattern() -> None:
+    # "For each X, which Y had the most" answered by ORDER BY ... LIMIT 1: the repair gets the pattern.
+    ranked = "For each region, which store had the highest total sales amount?"
+    message = checks.one_row_for_each(ranked, preview(["region", "store", "amount"], [["North", "S1", 9.5]]))
+    assert message is not None and "PARTITION BY region" in message and "LIMIT 1" in message
+    plain = checks.one_row_for_each("How many orders per region?", preview(["region", "orders"], [["N", 3]]))
+    assert plain is not None and "PARTITION BY" not in plain

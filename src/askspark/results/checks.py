@@ -174,6 +174,12 @@ def one_row_for_each(question: str, result: ResultPreview) -> str | None:
     if not grouped:
         return None
     word = next(iter(grouped))
+    if _RANKING.search(question):  # "for each X, which Y had the most": the top row of every group
+        return (
+            f"the question asks for the top row of each {word} but the result has 1 row, the top of all "
+            f"rows: number the rows within each {word} with ROW_NUMBER() OVER (PARTITION BY {word} ORDER "
+            f"BY the measure DESC) AS rn in a subquery and keep WHERE rn = 1, not ORDER BY ... LIMIT 1"
+        )
     return (
         f"the question asks for each {word} but the result has 1 row (group by {word} and keep every group)"
     )
