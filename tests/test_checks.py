@@ -330,3 +330,13 @@ def test_one_row_for_each_ranked_question_names_the_top_row_per_group_pattern() 
     assert message is not None and "PARTITION BY region" in message and "LIMIT 1" in message
     plain = checks.one_row_for_each("How many orders per region?", preview(["region", "orders"], [["N", 3]]))
     assert plain is not None and "PARTITION BY" not in plain
+
+
+def test_a_grouping_word_written_as_a_column_name_matches_that_column() -> None:
+    # "For each event_type, which page had the most" answered with every (event_type, page) pair.
+    question = "For each event_type, which page had the most events of that type?"
+    rows = [["click", "/a", 9], ["click", "/b", 3], ["search", "/a", 5]]
+    message = checks.duplicate_groups(question, preview(["event_type", "page", "n"], rows))
+    assert message is not None and "event_type repeats" in message
+    assert checks.matching_columns("type", preview(["event_type"], [["x"]])) == [0]
+    assert checks.matching_columns("event_type", preview(["type"], [["x"]])) == []

@@ -123,9 +123,16 @@ def matching_columns(word: str, result: ResultPreview) -> list[int]:
     found = []
     for index, column in enumerate(result.columns):
         tokens = [_singular(t) for t in _tokens(column.name)]
-        if word in tokens and not _MEASURE_TOKENS & set(tokens):
+        if _names(word, tokens) and not _MEASURE_TOKENS & set(tokens):
             found.append(index)
     return found
+
+
+def _names(word: str, tokens: list[str]) -> bool:
+    """Whether a column's tokens name ``word``: one of them, or a run of them for a word written as a
+    column name itself ('for each event_type' names the column event_type)."""
+    parts = [_singular(t) for t in _tokens(word)]
+    return any(tokens[i : i + len(parts)] == parts for i in range(len(tokens) - len(parts) + 1))
 
 
 def _grouped_columns(question: str, result: ResultPreview) -> dict[str, list[int]]:
@@ -176,9 +183,9 @@ def one_row_for_each(question: str, result: ResultPreview) -> str | None:
     word = next(iter(grouped))
     if _RANKING.search(question):  # "for each X, which Y had the most": the top row of every group
         return (
-            f"the question asks for the top row of each {word} but the result has 1 row, the top of all "
-            f"rows: number the rows within each {word} with ROW_NUMBER() OVER (PARTITION BY {word} ORDER "
-            f"BY the measure DESC) AS rn in a subquery and keep WHERE rn = 1, not ORDER BY ... LIMIT 1"
+            f"the question asks for each {word} but the result has 1 row, the top of all rows: for the top "
+            f"row of each {word} number the rows with ROW_NUMBER() OVER (PARTITION BY {word} ORDER BY the "
+            f"measure DESC) AS rn in a subquery and keep WHERE rn = 1, not ORDER BY ... LIMIT 1"
         )
     return (
         f"the question asks for each {word} but the result has 1 row (group by {word} and keep every group)"
