@@ -219,6 +219,23 @@ class Settings(BaseSettings):
         "(columns it does not name, then the tables it matches least). Unset: model_context minus "
         "llm_max_tokens. 0: never prune.",
     )
+    # --- knowledge and clarification (issue 13, docs/knowledge.md) ---
+    knowledge: bool = Field(
+        True,
+        description="Show the knowledge entries (descriptions, synonyms, business terms, join paths) relevant "
+        "to the question, from 'askspark knowledge', in the prompt; the answer lists them as knowledge_used.",
+    )
+    knowledge_budget_tokens: int = Field(
+        400,
+        ge=0,
+        description="Tokens the knowledge entries may take in the prompt; the best-matching entries that fit.",
+    )
+    clarify: bool = Field(
+        True,
+        description="Let the model answer 'NEEDS_CLARIFICATION: what is missing' when the selected data does "
+        "not hold what the question needs; the answer's status is then needs_clarification, with the closest "
+        "columns, tables, values and terms that exist.",
+    )
     api_token: str | None = Field(
         None,
         description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "

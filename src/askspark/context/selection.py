@@ -189,15 +189,13 @@ def table_terms(table: TableInfo) -> Counter[str]:
     return tf
 
 
-class TableIndex:
-    """A BM25 index over a catalog's tables, built once per catalog listing."""
+class Bm25:
+    """BM25 over weighted term-frequency documents (tables here, knowledge entries in context/knowledge.py)."""
 
-    def __init__(self, tables: Sequence[TableInfo]) -> None:
-        self.tables = list(tables)
-        self.docs = [table_terms(t) for t in self.tables]
-        lengths = [sum(d.values()) for d in self.docs]
-        self.avg_length = (sum(lengths) / len(lengths)) if lengths else 1.0
-        self.lengths = lengths
+    def __init__(self, docs: Sequence[Counter[str]]) -> None:
+        self.docs = list(docs)
+        self.lengths = [sum(d.values()) for d in self.docs]
+        self.avg_length = (sum(self.lengths) / len(self.lengths)) if self.lengths else 1.0
         df: Counter[str] = Counter(term for d in self.docs for term in d)
         n = len(self.docs)
         self.idf = {term: math.log(1 + (n - k + 0.5) / (k + 0.5)) for term, k in df.items()}
@@ -211,6 +209,19 @@ class TableIndex:
             if tf:
                 total += self.idf[term] * tf * (K1 + 1) / (tf + norm)
                 matched.append(term)
+        return total, matched
+
+
+class TableIndex:
+    """A BM25 index over a catalog's tables, built once per catalog listing."""
+
+    def __init__(self, tables: Sequence[TableInfo]) -> None:
+        self.tables = list(tables)
+        self.bm25 = Bm25([table_terms(t) for t in self.tables])
+
+    def score(self, query: list[str], i: int) -> tuple[float, list[str]]:
+        """BM25 of table ``i`` for the query terms (working copies marked down), and the terms that matched."""
+        total, matched = self.bm25.score(query, i)
         if _COPY_NAME.search(self.tables[i].name.lower()):
             total *= COPY_PENALTY
         return total, matched

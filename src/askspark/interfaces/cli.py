@@ -515,6 +515,14 @@ def setup(
         model_install(force=False)
 
 
+def _mount_knowledge() -> None:
+    """``askspark knowledge ...`` lives in its own module, which uses this one's error handling."""
+    import askspark.interfaces.knowledge_cli  # noqa: F401  (registers the commands on ``app``)
+
+
+_mount_knowledge()
+
+
 def main() -> None:
     try:
         app()
