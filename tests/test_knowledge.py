@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from askspark import api
 from askspark.catalog.base import Column, TableInfo
-from askspark.catalog.knowledge import Entry, KnowledgeStore, dump_yaml, parse_yaml
+from askspark.catalog.knowledge import Entry, KnowledgeStore, dump_yaml, from_comments, parse_yaml
 from askspark.context.budget import estimate_tokens
 from askspark.context.clarify import closest, contradiction
 from askspark.context.knowledge import HEADER, knowledge_note, relevant, render
@@ -286,3 +286,41 @@ def test_knowledge_cli_and_http(settings: Settings, tmp_path: Path) -> None:
         assert done.json() == {"catalog": "local", "imported": 1}
         assert client.delete("/v1/knowledge/northwind.orders%23big order").status_code == 200
         assert client.get("/v1/knowledge/nope.x").status_code == 404
+
+
+def test_catalog_comments_become_description_entries() -> None:
+    orders = table("orders", ["order_id", "customer"])
+    orders.comment = "one row per order"
+    orders.columns[1].comment = "the buying company"
+    entries = from_comments([orders, table("nasdaq", ["symbol"])])
+    assert [(e.id, e.description) for e in entries] == [
+        ("northwind.orders", "one row per order"),
+        ("northwind.orders.customer", "the buying company"),
+    ]
+
+
+def test_eval_scores_unanswerable_questions_and_reports_both_rates() -> None:
+    from datetime import UTC, datetime
+
+    from askspark.evals.report import Clarifying
+    from askspark.evals.run import score_unanswerable
+    from askspark.evals.suite import Question
+    from askspark.record import Answer, Clarification
+
+    question = Question(id="q", question="average age?", tables=["retail.customers"], unanswerable=True)
+    declined = Answer(
+        status="needs_clarification", run_id="r", question="q", engine="local", model="m",
+        created_at=datetime.now(UTC), clarification=Clarification(missing="no age column"),
+    )  # fmt: skip
+    right = score_unanswerable(question, declined, 3)
+    assert right.correct and right.unanswerable and right.reason == "no age column"
+    wrong = score_unanswerable(question, declined.model_copy(update={"status": "failed"}), 3)
+    assert not wrong.correct and wrong.failure_kind == "answered_unanswerable"
+    answerable = right.model_copy(update={"unanswerable": False, "correct": False})
+    rates = Clarifying.of([right, wrong, answerable])
+    assert (
+        rates is not None
+        and rates.line() == "unanswerable declined 1/2 = 50%; answerable declined 1/1 = 100%"
+    )
+    with pytest.raises(ValueError, match="give 'reference'"):
+        Question(id="q", question="q", tables=["t"])
