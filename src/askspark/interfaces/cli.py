@@ -185,6 +185,8 @@ def show_answer(answer: Answer) -> None:
         out.print(f"[dim]tables chosen by the question: {picked}[/dim]", highlight=False)
     for notice in answer.notices:
         err.print(f"[bold red]{notice}[/bold red]")
+    if answer.knowledge_used:
+        out.print(f"[dim]knowledge used: {escape(', '.join(answer.knowledge_used))}[/dim]", highlight=False)
     if answer.code:
         out.print(Syntax(answer.code, "python", theme="ansi_dark", line_numbers=False))
     if answer.result is not None:
