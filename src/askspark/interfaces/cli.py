@@ -296,6 +296,8 @@ def show_answer(answer: Answer) -> None:
         out.print(f"[dim]tables chosen by the question: {picked}[/dim]", highlight=False)
     for notice in answer.notices:
         err.print(f"[bold red]{notice}[/bold red]")
+    if answer.knowledge_used:
+        out.print(f"[dim]knowledge used: {escape(', '.join(answer.knowledge_used))}[/dim]", highlight=False)
     if answer.code:
         out.print(Syntax(answer.code, "python", theme="ansi_dark", line_numbers=False))
     if answer.result is not None:
@@ -660,6 +662,14 @@ def setup(
     catalog_sample()
     if not skip_model:
         model_install(force=False)
+
+
+def _mount_knowledge() -> None:
+    """``askspark knowledge ...`` lives in its own module, which uses this one's error handling."""
+    import askspark.interfaces.knowledge_cli  # noqa: F401  (registers the commands on ``app``)
+
+
+_mount_knowledge()
 
 
 def main() -> None:
