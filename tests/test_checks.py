@@ -237,7 +237,8 @@ def test_no_alarm_on_any_reference_answer(settings: object, engine: object) -> N
     from askspark.evals.reference import compute_expected
     from askspark.evals.suite import Question
 
-    questions = _questions()
+    # An unanswerable question (issue 13) has no reference answer: right when the run asks back.
+    questions = [(n, q) for n, q in _questions() if not getattr(q, "unanswerable", False)]
     assert len(SUITES) >= 2 and questions
     _needs_generation({t for _, q in questions for t in q.tables if isinstance(q, Question)}, settings)
     alarms = {}

@@ -256,6 +256,7 @@ def prepare(
         settings=settings,
         listener=listener,
         run_id=run_id,
+        knowledge=knowledge_for(selection.tables, settings),
     )
     run.answer.timings |= {"catalog": selection.seconds, "engine": engine_seconds}
     memory.attach(run, request)  # a follow-up's earlier turns; verified answers like the question
@@ -264,6 +265,13 @@ def prepare(
         if listener is not None:
             listener("chosen", {"tables": [c.model_dump() for c in selection.chosen]})
     return run
+
+
+def knowledge_for(tables: Sequence[TableInfo], settings: Settings) -> list[Any]:
+    """The knowledge entries of the selected tables' catalogs (none when the setting is off)."""
+    from askspark.catalog.knowledge import load_knowledge
+
+    return load_knowledge(settings, [t.catalog for t in tables]) if settings.knowledge else []
 
 
 def execute(run: Run, request: Request) -> Answer:

@@ -115,6 +115,13 @@ class Alternative(BaseModel):
     count: int
 
 
+class Clarification(BaseModel):
+    """What the question needs that the selected data does not hold, and the closest things that do."""
+
+    missing: str  # in the model's words
+    closest: list[str] = Field(default_factory=list)  # columns, tables, values and terms that exist
+
+
 class Attempt(BaseModel):
     """One try: the code the model wrote, how far it got, and why it stopped."""
 
@@ -130,6 +137,7 @@ class Attempt(BaseModel):
     logs: str = ""
     engine: str | None = None  # the engine that ran this attempt's code (auto delegates)
     candidates: list[CandidateRecord] = Field(default_factory=list)  # only with several candidates
+    clarification: Clarification | None = None  # the model said the data cannot answer (no code)
 
 
 class ChosenTable(BaseModel):
@@ -143,7 +151,7 @@ class ChosenTable(BaseModel):
 class Answer(BaseModel):
     """The whole answer document of one run."""
 
-    status: Literal["succeeded", "failed", "running", "queued"]
+    status: Literal["succeeded", "failed", "running", "queued", "needs_clarification"]
     run_id: str
     question: str
     engine: str  # the engine asked for (local, connect, auto, ...)
@@ -182,6 +190,10 @@ class Answer(BaseModel):
     # Follow-up questions (issue 13): a conversation is a chain of runs, named by its first run.
     follow_up_of: str | None = None  # the earlier run this question builds on
     conversation_id: str | None = None  # the first run of the conversation (set on every turn)
+    # The knowledge entries the prompt carried (ids: db.table, db.table.column or TARGET#term).
+    knowledge_used: list[str] = Field(default_factory=list)
+    # With status needs_clarification: what is missing and the closest things that exist.
+    clarification: Clarification | None = None
 
     @property
     def succeeded(self) -> bool:

@@ -10,11 +10,14 @@ definitions, so any layer may build a request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
 
 from askspark.catalog.base import TableInfo
 from askspark.errors import UsageError
@@ -61,6 +64,32 @@ class Options(BaseModel):
     def settings(self, base: Settings) -> Settings:
         """``base`` with this request's overrides: every option named like a setting, when given."""
         return with_overrides(base, **{name: getattr(self, name) for name in setting_options()})
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def takes_options(fn: F, parameter: Callable[[str, FieldInfo], inspect.Parameter]) -> F:
+    """Give ``fn(..., **options)`` one parameter per field of :class:`Options`, made by ``parameter`` (a
+    CLI flag, an MCP tool argument): its required parameters, the options, then its other ones. Typer and
+    the MCP SDK read the signature, so a new option needs no edit in either interface."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    own = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(fn).parameters.values()
+        if p.kind is not p.VAR_KEYWORD
+    ]
+    options = [parameter(name, field) for name, field in Options.model_fields.items()]
+    required = [p for p in own if p.default is p.empty]
+    returns = hints.get("return", inspect.Signature.empty)
+    signature = inspect.Signature(
+        [*required, *options, *(p for p in own if p not in required)], return_annotation=returns
+    )
+    fn.__signature__ = signature  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    if returns is not inspect.Signature.empty:
+        fn.__annotations__["return"] = returns
+    return fn
 
 
 def setting_options() -> list[str]:

@@ -282,6 +282,25 @@ class Settings(BaseSettings):
         description="Earlier turns of a conversation (question and final code) in a follow-up's prompt, "
         "the newest first kept; they take at most a quarter of the prompt's token budget.",
     )
+    # --- knowledge and clarification (issue 13, docs/knowledge.md) ---
+    knowledge: bool = Field(
+        True,
+        description="Show the knowledge entries (descriptions, synonyms, business terms, join paths) relevant "
+        "to the question, from 'askspark knowledge', in the prompt; the answer lists them as knowledge_used.",
+    )
+    knowledge_budget_tokens: int = Field(
+        400,
+        ge=0,
+        description="Tokens the knowledge entries may take in the prompt; the best-matching entries that fit.",
+    )
+    clarify: bool | None = Field(
+        None,
+        description="Let the model answer 'NEEDS_CLARIFICATION: what is missing' when the selected data does "
+        "not hold what the question needs; the answer's status is then needs_clarification, with the closest "
+        "columns, tables, values and terms that exist. Unset: on for the API models and scripted, off for "
+        "embedded (it never used the line in docs/evaluation.md's probe, and the rule's effect on its "
+        "held-out accuracy is not measured).",
+    )
     api_token: str | None = Field(
         None,
         description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "

@@ -17,12 +17,14 @@ from askspark.catalog.base import TableInfo
 from askspark.context.budget import estimate_tokens, fit
 from askspark.context.conversation import HISTORY_SHARE, Turn, recent
 from askspark.context.joins import JoinKey, join_keys, key_columns, sql_name
+from askspark.context.knowledge import knowledge_note
 from askspark.context.values import ValueMatch, matching_values, time_hints
 from askspark.context.verified import Worked
 from askspark.llm.base import Message
 from askspark.record import Attempt, ErrorKind
 
 if TYPE_CHECKING:
+    from askspark.catalog.knowledge import Entry
     from askspark.settings import Settings
 
 FEEDBACK_RESERVE = 64  # tokens of chat-template markup per prompt, on top of what is counted
@@ -37,6 +39,7 @@ class ContextOptions:
     type_hints: bool = True
     examples: bool = True
     cross_table_feedback: bool = True
+    clarify: bool = False  # the model may answer NEEDS_CLARIFICATION instead of guessing
     budget_tokens: int = 6000  # tokens the whole prompt may take (0: no pruning)
     count_tokens: Callable[[str], int] = estimate_tokens
 
@@ -53,6 +56,7 @@ class ContextOptions:
             type_hints=settings.context_type_hints,
             examples=settings.context_examples,
             cross_table_feedback=settings.context_cross_table_feedback,
+            clarify=bool(settings.clarify),  # resolved per provider by the run (llm.base.clarify_for)
             budget_tokens=budget,
             count_tokens=count_tokens or estimate_tokens,
         )
@@ -361,6 +365,7 @@ def build_messages(
     options: ContextOptions = BASELINE,
     turns: Sequence[Turn] = (),
     worked: Sequence[Worked] = (),
+    knowledge: Sequence[Entry] = (),
 ) -> list[Message]:
     """The messages for one attempt: rules, examples (fixed, first, so a prompt cache reuses them), then
     the schemas (pruned to ``options.budget_tokens``), notes, the conversation's earlier turns and the
@@ -376,7 +381,7 @@ def build_messages(
     found = matching_values(question, tables) if options.values else []
 
     def render(named: Sequence[tuple[TableInfo, str]]) -> list[Message]:
-        return _ask(question, named, style, history, samples, options, keys, found, recalled)
+        return _ask(question, named, style, history, samples, options, keys, found, recalled, knowledge)
 
     if options.budget_tokens:
         fixed = sum(options.count_tokens(m.content) for m in prefix) + FEEDBACK_RESERVE
@@ -394,7 +399,7 @@ def build_messages(
 def _prefix(style: str, options: ContextOptions) -> list[Message]:
     """The rules and the worked examples: the same for every question of a style."""
     rules = {"sql": SQL_RULES, "ray": RAY_RULES}.get(style, PYTHON_RULES)
-    messages = [Message(role="system", content=rules)]
+    messages = [Message(role="system", content=rules + (clarify_rule(style) if options.clarify else ""))]
     if style == "ray":  # one worked example: models know Spark far better than Ray Data
         messages += [
             Message(role="user", content=RAY_EXAMPLE[0]),
@@ -425,10 +430,11 @@ def _ask(
     keys: Sequence[JoinKey],
     found: Sequence[ValueMatch],
     recalled: str = "",
+    knowledge: Sequence[Entry] = (),
 ) -> list[Message]:
-    """The question's own messages: schemas with notes, earlier turns and verified answers, hints, the
-    question, then the feedback."""
-    notes = data_notes(tables, keys if options.join_keys else [], found)
+    """The question's own messages: schemas with notes and knowledge, earlier turns and verified answers,
+    hints, the question, then the feedback."""
+    notes = data_notes(tables, keys if options.join_keys else [], found) + knowledge_note(knowledge)
     hints = time_hints(question, tables) if options.type_hints else []
     tail = recalled + "".join(f"\nNote: {h}" for h in hints) + f"\n\nQuestion: {question.strip()}"
     where = elsewhere(history[-1], tables, keys) if options.cross_table_feedback and history else []
@@ -585,3 +591,19 @@ def _sql_of(code: str) -> str:
     start = code.find('"""')
     end = code.rfind('"""')
     return code[start + 3 : end].strip() if 0 <= start < end else code
+
+
+# --- knowledge and clarification (issue 13) -------------------------------------------------------
+
+CLARIFY_MARK = "NEEDS_CLARIFICATION:"
+
+
+def clarify_rule(style: str) -> str:
+    """The rule that lets the model say what is missing instead of guessing (llm/extract.py reads the
+    reply's ``NEEDS_CLARIFICATION:`` line; runs/loop.py checks the claim against the data)."""
+    code = "query" if style == "sql" else "code"
+    return (
+        "\n- If the question needs something the tables and business knowledge given do not hold (a "
+        "column, a table, a value, or a business term with no definition), do not guess: reply with one "
+        f"line `{CLARIFY_MARK} <what is missing>` and no {code}."
+    )

@@ -20,7 +20,6 @@ by its repair loop.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -28,7 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from askspark.engines.server import (
@@ -41,7 +39,7 @@ from askspark.engines.server import (
     stop_server,
 )
 from askspark.errors import EngineUnavailableError
-from askspark.processes import command_line_has, pid_alive, reap, stop_group
+from askspark.processes import command_line_has, file_lock, pid_alive, reap, stop_group
 from askspark.settings import Settings, get_settings
 
 MODULE = "askspark.engines.daemon"
@@ -62,16 +60,9 @@ def used_file(settings: Settings) -> Path:
     return settings.engine_dir / "local.used"
 
 
-@contextlib.contextmanager
-def _lock(settings: Settings) -> Iterator[None]:
+def _lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """Serialize starts, stops and restarts of one home's shared server across processes."""
-    settings.engine_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.engine_dir / ".local.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(settings.engine_dir / ".local.lock")
 
 
 # --- the record -----------------------------------------------------------------------------------

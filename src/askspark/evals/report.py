@@ -48,6 +48,7 @@ class QuestionResult(BaseModel):
     # The answer said it may be wrong: candidates disagreed or a result check fired (issue 12's honesty).
     flagged: bool = False
     confidence: str | None = None  # "agree/executed" when candidates voted
+    unanswerable: bool = False  # the suite expects needs_clarification (issue 13)
 
     @property
     def tokens(self) -> int:
@@ -81,6 +82,37 @@ class Honesty(BaseModel):
         return f"wrong answers flagged {rate(self.wrong_flagged, self.wrong)}; right answers flagged {rate(self.right_flagged, self.right)}"
 
 
+class Clarifying(BaseModel):
+    """How often the answer was "I can't answer that from this data", split by what the suite expects."""
+
+    unanswerable: int
+    declined_unanswerable: int  # came back needs_clarification, as they should
+    answerable: int
+    declined_answerable: int  # came back needs_clarification though the data answers them
+
+    @classmethod
+    def of(cls, results: Sequence[QuestionResult]) -> Clarifying | None:
+        """None when the suite has no unanswerable question and no answer declined."""
+        declined = [r for r in results if r.status == "needs_clarification"]
+        if not declined and not any(r.unanswerable for r in results):
+            return None
+        return cls(
+            unanswerable=sum(r.unanswerable for r in results),
+            declined_unanswerable=sum(r.unanswerable for r in declined),
+            answerable=sum(not r.unanswerable for r in results),
+            declined_answerable=sum(not r.unanswerable for r in declined),
+        )
+
+    def line(self) -> str:
+        def rate(k: int, n: int) -> str:
+            return f"{k}/{n} = {k / n:.0%}" if n else "0/0"
+
+        return (
+            f"unanswerable declined {rate(self.declined_unanswerable, self.unanswerable)}; "
+            f"answerable declined {rate(self.declined_answerable, self.answerable)}"
+        )
+
+
 class Summary(BaseModel):
     questions: int
     correct: int
@@ -100,6 +132,7 @@ class Summary(BaseModel):
     peak_rss_mb: float
     spark_rss_mb: float | None = None
     honesty: Honesty | None = None
+    clarification: Clarifying | None = None
 
 
 class Report(BaseModel):
@@ -139,6 +172,7 @@ def summarize(results: Sequence[QuestionResult], engine: Engine | None = None) -
         stage_seconds={s: round(sum(r.stage_seconds.get(s, 0.0) for r in results), 3) for s in STAGES},
         prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion,
         peak_rss_mb=peak_rss_mb(), spark_rss_mb=spark_rss_mb(engine), honesty=Honesty.of(results),
+        clarification=Clarifying.of(results),
     )  # fmt: skip
 
 
@@ -215,6 +249,8 @@ def to_markdown(report: Report) -> str:
     ]
     if s.honesty is not None:
         lines.append(f"| honesty (flagged: low agreement or a result check) | {s.honesty.line()} |")
+    if s.clarification is not None:
+        lines.append(f"| needs_clarification (issue 13) | {s.clarification.line()} |")
     if s.spark_rss_mb is not None:
         lines.append(f"| peak RSS of the Spark server | {s.spark_rss_mb:.0f} MB |")
     return "\n".join(lines) + "\n"

@@ -21,6 +21,8 @@ Failure kinds (``failure_kind`` of a question that is not correct):
 * ``runtime``: the run stopped early on a failure while executing (runtime error, timeout, memory).
 * ``infrastructure``: the engine or the model provider was unavailable (not the model's fault).
 * ``reference_error``: the reference code itself failed (a broken suite question).
+* ``needs_clarification``: the answer said the data cannot answer the question, though it can;
+  ``answered_unanswerable``: an unanswerable question (``unanswerable``) got an answer or a failure.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ Progress = Callable[[int, int, QuestionResult], None]
 
 def failure_kind(answer: Answer, max_attempts: int) -> str:
     """The failure kind of a failed run (see the module docstring)."""
+    if answer.status == "needs_clarification":
+        return "needs_clarification"
     error = answer.error
     if error is not None and error.kind in _INFRASTRUCTURE:
         return "infrastructure"
@@ -159,6 +163,8 @@ class EvalRun:
             id=question.id, question=question.question, tags=question.tags, correct=False,
             first_attempt_correct=False, attempts=0, status="error",
         )  # fmt: skip
+        if question.unanswerable:
+            return self.unanswerable(question, base, engine, llm, settings, attempts)
         try:
             expected = compute_expected(question, engine, settings)
         except AskSparkError as exc:
@@ -176,6 +182,45 @@ class EvalRun:
             error, seconds = f"{exc.code}: {exc.message}", round(time.perf_counter() - start, 3)
             return _failed(base, "infrastructure", error, seconds=seconds)
         return score(question, answer, expected, attempts)
+
+    def unanswerable(
+        self,
+        question: Question,
+        base: QuestionResult,
+        engine: Engine,
+        llm: LLM | None,
+        settings: Settings,
+        attempts: int,
+    ) -> QuestionResult:
+        """Ask a question the data cannot answer; right when the answer is needs_clarification."""
+        from askspark.api import ask
+
+        if llm is None:  # the reference model has no code to give for it
+            return _failed(
+                base, "reference_error", "an unanswerable question has no reference", unanswerable=True
+            )
+        start = time.perf_counter()
+        try:
+            answer = ask(
+                question.question, question.tables, engine=engine, model=llm, settings=settings,
+                max_attempts=attempts, row_limit=EVAL_ROW_LIMIT,
+            )  # fmt: skip
+        except AskSparkError as exc:
+            error, seconds = f"{exc.code}: {exc.message}", round(time.perf_counter() - start, 3)
+            return _failed(base, "infrastructure", error, seconds=seconds, unanswerable=True)
+        return score_unanswerable(question, answer, attempts)
+
+
+def score_unanswerable(question: Question, answer: Answer, max_attempts: int) -> QuestionResult:
+    """An unanswerable question is right when the answer says what is missing instead of answering."""
+    empty = ExpectedResult(columns=[], rows=[], truncated=False)
+    result = score(question, answer, empty, max_attempts)
+    declined = answer.status == "needs_clarification"
+    result.correct = result.first_attempt_correct = declined
+    result.failure_kind = None if declined else "answered_unanswerable"
+    result.reason = answer.clarification.missing if answer.clarification else result.reason
+    result.unanswerable = True
+    return result
 
 
 def _failed(base: QuestionResult, kind: str, error: str, **fields: Any) -> QuestionResult:

@@ -7,6 +7,9 @@ Each line::
      "reference": "def answer(spark, tables):\\n    return ...",   # or "expected": {...}
      "ordered": false, "tolerance": 1e-6, "tags": ["heldout", "aggregate"]}
 
+An ``"unanswerable": true`` question (no reference) is right when the answer's status is
+``needs_clarification``: the data lacks a column, table, value or term the question needs.
+
 ``reference`` is Python code under the answer contract; the harness runs it through the same engine
 to get the expected result. ``expected`` (``{"columns": [...], "rows": [[...], ...]}``) gives the
 result inline instead. A question may have both: then ``expected`` is the expectation (e.g. another
@@ -48,10 +51,12 @@ class Question(BaseModel):
     tolerance: float = Field(DEFAULT_TOLERANCE, ge=0)
     tags: list[str] = Field(default_factory=list)
     notes: str | None = None  # for suite authors; never shown to the model
+    # The selected data cannot answer it: right when the answer is needs_clarification (no reference).
+    unanswerable: bool = False
 
     @model_validator(mode="after")
     def _one_answer(self) -> Question:
-        if self.reference is None and self.expected is None:
+        if self.reference is None and self.expected is None and not self.unanswerable:
             raise ValueError("give 'reference' (code), 'expected' (a result) or both")
         if not self.tables:
             raise ValueError("name at least one table")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-import typing
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from askspark.errors import AskSparkError, UsageError
 from askspark.record import Answer
-from askspark.request import Options, Request
+from askspark.request import Request, takes_options
 from askspark.settings import Settings, get_settings
 
 
@@ -141,18 +140,7 @@ def option_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
 def takes_request_options(fn: F) -> F:
     """Give a command ``fn(..., **options)`` one option per field of :class:`Options` (Typer reads the
     signature): a new request option is a new flag with no edit here."""
-    hints = typing.get_type_hints(fn, include_extras=True)
-    own = [
-        p.replace(annotation=hints[p.name])
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is not p.VAR_KEYWORD
-    ]
-    options = [option_parameter(name, field) for name, field in Options.model_fields.items()]
-    required = [p for p in own if p.default is p.empty]  # the arguments, then the options, then its own
-    signature = inspect.Signature([*required, *options, *(p for p in own if p not in required)])
-    fn.__signature__ = signature  # type: ignore[attr-defined]
-    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return fn
+    return takes_options(fn, option_parameter)
 
 
 @app.command()
@@ -308,6 +296,8 @@ def show_answer(answer: Answer) -> None:
         out.print(f"[dim]tables chosen by the question: {picked}[/dim]", highlight=False)
     for notice in answer.notices:
         err.print(f"[bold red]{notice}[/bold red]")
+    if answer.knowledge_used:
+        out.print(f"[dim]knowledge used: {escape(', '.join(answer.knowledge_used))}[/dim]", highlight=False)
     if answer.code:
         out.print(Syntax(answer.code, "python", theme="ansi_dark", line_numbers=False))
     if answer.result is not None:
@@ -672,6 +662,14 @@ def setup(
     catalog_sample()
     if not skip_model:
         model_install(force=False)
+
+
+def _mount_knowledge() -> None:
+    """``askspark knowledge ...`` lives in its own module, which uses this one's error handling."""
+    import askspark.interfaces.knowledge_cli  # noqa: F401  (registers the commands on ``app``)
+
+
+_mount_knowledge()
 
 
 def main() -> None:

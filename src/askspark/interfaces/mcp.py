@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import typing
 from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,7 +35,7 @@ from pydantic import Field
 from askspark.errors import AskSparkError, NotFoundError
 from askspark.interfaces.progress import progress_message
 from askspark.record import Answer
-from askspark.request import Options, Request
+from askspark.request import Request, takes_options
 from askspark.runs.loop import Listener
 from askspark.settings import Settings
 
@@ -137,18 +136,7 @@ def run_code_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
 def with_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Give the tool ``fn(..., ctx, **options)`` one argument per field of :class:`Options` (the SDK reads
     the signature for the tool's input schema), as the CLI gives ``ask`` one flag per field."""
-    hints = typing.get_type_hints(fn, include_extras=True)
-    own = [
-        p.replace(annotation=hints[p.name])
-        for p in inspect.signature(fn).parameters.values()
-        if p.kind is not p.VAR_KEYWORD
-    ]
-    options = [_option(name, field) for name, field in Options.model_fields.items()]
-    signature = inspect.Signature([*own, *options], return_annotation=CallToolResult)
-    fn.__signature__ = signature  # type: ignore[attr-defined]
-    fn.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    fn.__annotations__["return"] = CallToolResult
-    return fn
+    return takes_options(fn, _option)
 
 
 def _option(name: str, field: Any) -> inspect.Parameter:

@@ -83,6 +83,19 @@ def written_answer_for(llm: LLM, setting: bool | None) -> bool:
     return setting if setting is not None else llm.id.split(":", 1)[0] in WRITES_ANSWER
 
 
+# Providers that get the clarification rule when the ``clarify`` setting is unset: the embedded model
+# never answered with it on unanswerable questions (0/4) and its held-out accuracy with the extra rule
+# is not measured, so its prompt stays as measured.
+CLARIFIES = ("openai", "anthropic", "bedrock", "scripted")
+
+
+def clarify_for(llm: LLM | None, setting: bool | None) -> bool:
+    """Whether the model may answer NEEDS_CLARIFICATION: the setting when given, else by provider."""
+    if setting is not None:
+        return setting
+    return llm is not None and llm.id.split(":", 1)[0] in CLARIFIES
+
+
 # provider id -> "module:factory"; a factory takes (name, settings) and returns an LLM.
 PROVIDERS: dict[str, str] = {
     "embedded": "askspark.llm.embedded:create",

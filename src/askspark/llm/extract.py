@@ -91,6 +91,23 @@ def extract_code(text: str, style: Style = "python") -> str | None:
     return _finish(add_missing_imports(code)) if code else None
 
 
+_CLARIFY = re.compile(r"^[ \t>*`_]*NEEDS[_ ]CLARIFICATION\b[*`_]*[ \t]*:?[ \t]*(?P<missing>.*)$", re.M | re.I)
+
+
+def clarification_of(text: str) -> str | None:
+    """What is missing, when the reply says ``NEEDS_CLARIFICATION: ...`` and holds no code block.
+
+    The prompt allows this line instead of code when the data cannot answer (setting ``clarify``);
+    a reply with a fenced block is code, whatever its prose says.
+    """
+    text = _normalize(text)
+    match = _CLARIFY.search(text)
+    if match is None or _split_fences(text)[0]:
+        return None
+    missing = match.group("missing").strip().strip("`*_").strip()
+    return missing or "the question needs something the selected data does not hold"
+
+
 def wrap_sql(sql: str) -> str:
     """Wrap one Spark SQL query into the ``answer(spark, tables)`` contract.
 

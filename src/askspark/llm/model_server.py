@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import http.client
 import json
 import logging
@@ -32,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -49,7 +48,7 @@ from askspark.errors import (
 )
 from askspark.llm.base import LLM, Completion, Message, complete_many
 from askspark.llm.model_files import model_path
-from askspark.processes import command_line_has, pid_alive, stop_group
+from askspark.processes import command_line_has, file_lock, pid_alive, stop_group
 from askspark.settings import Settings, get_settings
 
 SOCKET_NAME = "model.sock"
@@ -121,16 +120,9 @@ def _write_state(settings: Settings, state: ModelServerState) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _start_lock(settings: Settings) -> Iterator[None]:
+def _start_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     """Serialize starts and stops of the daemon of one home across processes."""
-    settings.engine_dir.mkdir(parents=True, exist_ok=True)
-    with (settings.engine_dir / ".model.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(settings.engine_dir / ".model.lock")
 
 
 # --- the client side -----------------------------------------------------------------------------

@@ -42,6 +42,10 @@ def summarize_result(result: ResultPreview) -> str:
 def summarize(answer: Answer) -> str:
     if answer.status == "succeeded" and answer.result is not None:
         return summarize_result(answer.result)
+    if answer.clarification is not None:
+        c = answer.clarification
+        closest = f" Closest that exist: {', '.join(c.closest)}." if c.closest else ""
+        return f"Cannot answer from this data: {c.missing.rstrip('.')}.{closest}"
     n = len(answer.attempts)
     if answer.error is None:
         return f"No answer after {n} attempt(s)."

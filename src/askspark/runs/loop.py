@@ -25,20 +25,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
+from askspark.catalog.knowledge import Entry
+from askspark.context.clarify import closest, contradiction
 from askspark.context.conversation import Turn
+from askspark.context.knowledge import relevant
 from askspark.context.privacy import visible_tables
 from askspark.context.prompt import ContextOptions, build_messages
 from askspark.context.verified import Worked, fingerprint
 from askspark.context.written import MAX_TOKENS, answer_messages, clean_reply, may_see_result
 from askspark.engines.base import Engine, Execution, Job, Limits, bindings_for, view_names
 from askspark.errors import AskSparkError, StoreUnavailableError
-from askspark.llm.base import LLM, Completion, Message, candidates_for, complete_many, written_answer_for
-from askspark.llm.extract import extract_code
+from askspark.llm.base import (
+    LLM,
+    Completion,
+    Message,
+    candidates_for,
+    clarify_for,
+    complete_many,
+    written_answer_for,
+)
+from askspark.llm.extract import clarification_of, extract_code
 from askspark.record import (
     Alternative,
     Answer,
     Attempt,
     CandidateRecord,
+    Clarification,
     Confidence,
     ErrorKind,
     Failure,
@@ -57,6 +69,7 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8)
 CANDIDATE_TEMPERATURES = (0.5, 0.7, 0.9, 0.6, 0.8, 1.0, 0.55, 0.75)
 """Temperatures of the candidates after the greedy one: higher, so each is a different reading."""
 FIRST_ROUND = 2  # candidates generated before looking at their results
+CLARIFY_RULE = "needs_clarification"  # the rule of a candidate's failure that asked for clarification
 
 Listener = Callable[[str, dict[str, object]], None]
 USER_CODE = "user-code"  # the model id of a run whose code a person wrote or edited
@@ -112,9 +125,13 @@ class Run:
         settings: Settings,
         listener: Listener | None = None,
         run_id: str | None = None,
+        knowledge: Sequence[Entry] = (),
     ) -> None:
         self.question, self.tables, self.llm, self.engine = question, tables, llm, engine
-        self.store, self.settings = store, settings
+        self.knowledge = list(knowledge)  # every entry of the tables' catalogs; the prompt gets the relevant
+        self._shown: list[Entry] | None = None
+        clarify = clarify_for(llm, settings.clarify)  # the setting, else the provider's default
+        self.store, self.settings = store, settings.model_copy(update={"clarify": clarify})
         self.listener = listener or (lambda event, data: None)
         # The model sees only what the privacy settings allow; the engine binds the real tables.
         shown = visible_tables(tables, settings.privacy, settings.privacy_columns)
@@ -228,6 +245,8 @@ class Run:
         last = self.answering()
         suspect = last.error is not None and last.error.kind is ErrorKind.SUSPECT_RESULT
         self.answer.status = "succeeded" if last.error is None or suspect else "failed"
+        if last.clarification is not None:  # the model said what is missing instead of guessing
+            self.answer.status, self.answer.clarification = "needs_clarification", last.clarification
         self.answer.code = last.code
         self.answer.error = None if suspect else last.error
         self.answer.stop_reason = reason
@@ -324,7 +343,7 @@ class Run:
                 self.generate(attempt)
         except AskSparkError as exc:  # a provider that is down: recorded, never raised out
             attempt.error = Failure(kind=kind_of(exc), message=exc.message, suggestion=exc.suggestion)
-        if attempt.error is None and self.asked == 1:
+        if attempt.error is None and self.asked == 1 and attempt.clarification is None:
             self.check_and_run(attempt)
             self.check_outcome(attempt)
         attempt.seconds = time.perf_counter() - start
@@ -362,7 +381,8 @@ class Run:
             completion.prompt_tokens,
             completion.completion_tokens,
         )
-        attempt.code, attempt.error = self.code_of(completion)
+        if not self.clarified(attempt, completion.text):
+            attempt.code, attempt.error = self.code_of(completion)
 
     def messages(self, attempt: Attempt) -> list[Message]:
         """The attempt's prompt, built once (timed as ``prompt``)."""
@@ -376,6 +396,7 @@ class Run:
             options=ContextOptions.from_settings(self.settings),
             turns=self.turns,
             worked=self.worked,
+            knowledge=self.shown_knowledge(),
         )
         attempt.timings["prompt"] = time.perf_counter() - start
         return messages
@@ -495,6 +516,11 @@ class Run:
         self, number: int, temperature: float, completion: Completion, earlier: list[CandidateRecord]
     ) -> CandidateRecord:
         """One candidate: its code, whether it repeats an earlier one, and its static verdict."""
+        probe = Attempt(number=number, code=None, stage="generate")
+        if self.clarified(probe, completion.text):  # kept as a failure the vote skips; see choose()
+            missing = probe.clarification.missing if probe.clarification else None
+            error = probe.error or Failure(kind=ErrorKind.NO_CODE, message=missing or "", rule=CLARIFY_RULE)
+            return CandidateRecord(number=number, code=probe.code, temperature=temperature, error=error)
         code, failure = self.code_of(completion)
         record = CandidateRecord(number=number, code=code, temperature=temperature, error=failure)
         same = next((r.number for r in earlier if r.code == code and r.duplicate_of is None), None)
@@ -540,6 +566,10 @@ class Run:
             for index in group:
                 tried[index][0].group = rank
         record, execution = tried[chosen.winner if chosen.winner is not None else 0]
+        asks = [r.error.message for r, _ in tried if r.error is not None and r.error.rule == CLARIFY_RULE]
+        if chosen.winner is None and asks and len(asks) == len(tried):  # every reading says it is missing
+            attempt.clarification = self.clarification(asks[0])
+            return
         attempt.code = record.code
         if execution is not None:
             self.take_execution(attempt, execution)
@@ -547,6 +577,43 @@ class Run:
         if chosen.winner is not None and execution is not None and execution.result is not None:
             self.answer.result = execution.result
             self.outcomes[attempt.number] = outcome_of(chosen, readings)
+
+    # -- knowledge and clarification (issue 13) -----------------------------------------------------
+
+    def shown_knowledge(self) -> list[Entry]:
+        """The knowledge entries relevant to the question within their budget, chosen once per run and
+        listed in the answer as ``knowledge_used``."""
+        if self._shown is None:
+            on = self.settings.knowledge and self.knowledge
+            budget = self.settings.knowledge_budget_tokens
+            self._shown = relevant(self.question, self.knowledge, self.tables, budget) if on else []
+            self.answer.knowledge_used = [e.id for e in self._shown]
+        return self._shown
+
+    def clarified(self, attempt: Attempt, reply: str) -> bool:
+        """Whether the reply asks for clarification instead of giving code (setting ``clarify``).
+
+        A claim that names something the data does hold is a ``no_code`` failure the model is told
+        about; any other becomes the attempt's clarification, with the closest names that exist.
+        """
+        missing = clarification_of(reply) if self.settings.clarify else None
+        if missing is None:
+            return False
+        wrong = contradiction(missing, [t for t, _ in self.named], self.shown_knowledge())
+        if wrong is not None:
+            attempt.code = reply
+            attempt.error = Failure(
+                kind=ErrorKind.NO_CODE,
+                message=f"you asked for clarification ({missing}), but {wrong}",
+                suggestion="answer the question with the data given",
+            )
+        else:
+            attempt.clarification = self.clarification(missing)
+        return True
+
+    def clarification(self, missing: str) -> Clarification:
+        tables = [t for t, _ in self.named]  # what the model was shown (privacy applies)
+        return Clarification(missing=missing, closest=closest(missing, tables, self.shown_knowledge()))
 
     def limits(self) -> Limits:
         s = self.settings

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from askspark.errors import AskSparkError, TooLargeError, UnauthorizedError, UsageError
+from askspark.interfaces.http.knowledge import router as knowledge_router
 from askspark.interfaces.http.routes import router
 from askspark.interfaces.http.runner import Runner
 from askspark.settings import Settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.runner = settings, runner
     app.include_router(router)
+    app.include_router(knowledge_router)
     add_error_handlers(app)
     app.middleware("http")(_authorize(settings))
     app.add_middleware(BodyLimit, settings=settings)  # outermost: before any body is read

@@ -331,6 +331,9 @@ function showAnswer(answer) {
   for (const attempt of answer.attempts) showAttempt(attempt);
   const notices = answer.notices.slice();
   if (answer.rerun_of) notices.push(`edited code from run ${answer.rerun_of} (no model asked)`);
+  if (answer.knowledge_used && answer.knowledge_used.length) {
+    notices.push(`knowledge used: ${answer.knowledge_used.join(", ")}`);
+  }
   $("notices").replaceChildren(...notices.map((n) => el("li", n)));
   $("code").value = answer.code || "";
   $("summary").textContent = answer.summary || (answer.error ? answer.error.message : "");
