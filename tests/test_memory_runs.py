@@ -215,6 +215,7 @@ def test_chat_through_a_pseudo_terminal(
     settings: Settings, engine: Any, tmp_path: Path, verified: list[str]
 ) -> None:
     import pexpect  # a dev dependency: the test must run, not skip
+
     from askspark.engines.server import save_state, state_file
 
     model = script(tmp_path / "chat.json", [TURNS[0][1], TURNS[1][1]])

@@ -143,7 +143,7 @@ class RayEngine(Engine):
         elapsed = time.perf_counter() - start
         if found is None:
             execution = report.lost(
-                worker, job.limits.timeout_seconds, worker="the Ray worker", hint=TIMEOUT_HINT
+                worker, job.limits.timeout_seconds, elapsed, worker="the Ray worker", hint=TIMEOUT_HINT
             )
         else:
             execution = report.execution(found, worker.log_tail(), Contract.RAY)

@@ -30,10 +30,17 @@ def execution(report: dict[str, Any], logs: str, contract: Contract = Contract.S
 
 
 def lost(
-    process: SandboxedProcess, seconds: float, *, worker: str = "the worker", hint: str = TIMEOUT_HINT
+    process: SandboxedProcess,
+    seconds: float,
+    elapsed: float,
+    *,
+    worker: str = "the worker",
+    hint: str = TIMEOUT_HINT,
 ) -> Execution:
-    """The worker gave no report: it ran out of its ``seconds`` or died. It is killed (if it still runs)."""
-    timed_out_now = process.alive
+    """The worker gave no report after ``elapsed`` seconds: it ran out of its ``seconds`` or died. It is
+    killed (if it still runs). Told apart by the clock: a worker that died can leave its sandbox's parent
+    process alive for a moment, which read as a timeout before."""
+    timed_out_now = elapsed >= seconds
     process.kill()
     logs = process.log_tail()
     failure = timed_out(seconds, hint) if timed_out_now else died(process.proc.returncode, logs, worker)

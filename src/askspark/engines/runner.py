@@ -198,7 +198,7 @@ class Runner:
         found = worker.process.exchange(self._payload(worker, job), job.limits.timeout_seconds)
         elapsed = time.perf_counter() - start
         if found is None:
-            execution = report.lost(worker.process, job.limits.timeout_seconds)
+            execution = report.lost(worker.process, job.limits.timeout_seconds, elapsed)
             self.interrupt(worker.session_id)  # stop its Spark work too
             execution.timings["worker"] = elapsed
             return execution
