@@ -132,9 +132,28 @@ def parent(pid: int) -> int:
 
 
 def worker_roots() -> set[int]:
-    """The top process of each of this process's sandboxed workers (bwrap, or python unsandboxed)."""
+    """The top process of each of this process's sandboxed workers (bwrap, or python unsandboxed), but
+    not those that ran before this test began (another test's engine waiting with its spare worker)."""
     workers = {p for p in descendants(os.getpid()) if p != os.getpid() and command_line_has(p, WORKER)}
-    return {p for p in workers if parent(p) not in workers}
+    return {p for p in workers if parent(p) not in workers} - FOREIGN
+
+
+FOREIGN: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _foreign_workers(engine: Any) -> Iterator[None]:
+    """Workers of other engines in this test process (earlier tests in the same session): each fault
+    test judges only the session engine's workers."""
+    FOREIGN.clear()
+    deadline = time.monotonic() + 60  # a spare being started is ours: wait until it is ready
+    while engine.runner.spare is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    spare = engine.runner.spare
+    ours = {spare.process.proc.pid} if spare is not None else set()
+    FOREIGN.update(worker_roots() - ours)
+    yield
+    FOREIGN.clear()
 
 
 def running_worker(engine: Any) -> int:
@@ -307,7 +326,8 @@ def test_provider_fault(
     times = {"500": 2, "timeout": 2}.get(fault, 1)
     server = FakeProvider([PROVIDER_FAULTS[fault]] * times)
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    quick = settings.model_copy(update={"llm_timeout_seconds": 2.0})
+    # One request per attempt: no written answer (an API model writes one by default, a second call).
+    quick = settings.model_copy(update={"llm_timeout_seconds": 2.0, "written_answer": False})
     try:
         started = time.monotonic()
         answer = ask(quick, engine, nasdaq, get_llm("openai:fake", quick))

@@ -68,7 +68,7 @@ def test_notebook_magics_register_and_answer(
         "info = askspark.register('sales', df)\n"
         "print(info.full_name, [(c.name, c.type) for c in info.columns])",
         f"%ask --table sales --model {sales} Total amount per region",
-        f"answer = askspark.ask('Total amount per region', tables=['sales'], model={again!r})\nanswer",
+        f"answer = askspark.ask('Total amount per region', tables=['uploads.sales'], model={again!r})\nanswer",
         "print(answer.to_pandas().to_dict('list'), answer.to_arrow().num_rows)",
     ]
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])

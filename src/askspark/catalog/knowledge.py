@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from askspark.errors import NotFoundError, UsageError, unknown_name
+from askspark.errors import NotFoundError, StoreUnavailableError, UsageError, unknown_name
 from askspark.settings import Settings
 
 _SCHEMA = """
@@ -136,8 +136,16 @@ class KnowledgeStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
-            yield conn
+        """A connection; SQLite's errors (disk full, read-only, locked) as the one error shape."""
+        try:
+            with closing(sqlite3.connect(self.path, timeout=30)) as conn, conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"the knowledge store {self.path} cannot be used: {exc}",
+                suggestion="free space on its disk, make it writable, or stop the process holding its lock",
+                reason=type(exc).__name__,
+            ) from exc
 
     def entries(self, target: str | None = None) -> list[Entry]:
         """Every entry, or those about ``target`` and what is below it, sorted by id."""

@@ -157,8 +157,6 @@ class EvalRun:
     def one(
         self, question: Question, engine: Engine, llm: LLM | None, settings: Settings, attempts: int
     ) -> QuestionResult:
-        from askspark.api import ask
-
         base = QuestionResult(
             id=question.id, question=question.question, tags=question.tags, correct=False,
             first_attempt_correct=False, attempts=0, status="error",
@@ -172,14 +170,8 @@ class EvalRun:
         if llm is None and question.reference is None:
             return _failed(base, "reference_error", "no reference code")
         model = llm if llm is not None else reference_model(question)
-        start = time.perf_counter()
-        try:
-            answer = ask(
-                question.question, question.tables, engine=engine, model=model, settings=settings,
-                max_attempts=attempts, row_limit=EVAL_ROW_LIMIT,
-            )  # fmt: skip
-        except AskSparkError as exc:
-            error, seconds = f"{exc.code}: {exc.message}", round(time.perf_counter() - start, 3)
+        answer, error, seconds = _asked(question, engine, model, settings, attempts)
+        if answer is None:
             return _failed(base, "infrastructure", error, seconds=seconds)
         return score(question, answer, expected, attempts)
 
@@ -193,20 +185,12 @@ class EvalRun:
         attempts: int,
     ) -> QuestionResult:
         """Ask a question the data cannot answer; right when the answer is needs_clarification."""
-        from askspark.api import ask
-
         if llm is None:  # the reference model has no code to give for it
             return _failed(
                 base, "reference_error", "an unanswerable question has no reference", unanswerable=True
             )
-        start = time.perf_counter()
-        try:
-            answer = ask(
-                question.question, question.tables, engine=engine, model=llm, settings=settings,
-                max_attempts=attempts, row_limit=EVAL_ROW_LIMIT,
-            )  # fmt: skip
-        except AskSparkError as exc:
-            error, seconds = f"{exc.code}: {exc.message}", round(time.perf_counter() - start, 3)
+        answer, error, seconds = _asked(question, engine, llm, settings, attempts)
+        if answer is None:
             return _failed(base, "infrastructure", error, seconds=seconds, unanswerable=True)
         return score_unanswerable(question, answer, attempts)
 
@@ -221,6 +205,23 @@ def score_unanswerable(question: Question, answer: Answer, max_attempts: int) ->
     result.reason = answer.clarification.missing if answer.clarification else result.reason
     result.unanswerable = True
     return result
+
+
+def _asked(
+    question: Question, engine: Engine, model: LLM, settings: Settings, attempts: int
+) -> tuple[Answer | None, str, float]:
+    """askspark's answer to the question; or None, the infrastructure error and the seconds it took."""
+    from askspark.api import ask
+
+    start = time.perf_counter()
+    try:
+        answer = ask(
+            question.question, question.tables, engine=engine, model=model, settings=settings,
+            max_attempts=attempts, row_limit=EVAL_ROW_LIMIT,
+        )  # fmt: skip
+    except AskSparkError as exc:
+        return None, f"{exc.code}: {exc.message}", round(time.perf_counter() - start, 3)
+    return answer, "", 0.0
 
 
 def _failed(base: QuestionResult, kind: str, error: str, **fields: Any) -> QuestionResult:
