@@ -67,7 +67,7 @@ def test_notebook_magics_register_and_answer(
         f"df = pd.DataFrame({{'region': ['north', 'south', 'north', {HOSTILE!r}], 'amount': [10, 20, 5, 1]}})\n"
         "info = askspark.register('sales', df)\n"
         "print(info.full_name, [(c.name, c.type) for c in info.columns])",
-        f"%ask --table sales --model {sales} Total amount per region",
+        f"%ask --table uploads.sales --model {sales} Total amount per region",
         f"answer = askspark.ask('Total amount per region', tables=['uploads.sales'], model={again!r})\nanswer",
         "print(answer.to_pandas().to_dict('list'), answer.to_arrow().num_rows)",
     ]
