@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,17 @@ def engine(settings: Settings) -> Iterator[object]:
     eng = api.engine_for("local", settings)
     yield eng
     api.close_all()
+
+
+@pytest.fixture()
+def shared_engine(settings: Settings, engine: Any) -> Iterator[None]:
+    """Record the session's Spark server as the shared one, so a subprocess (the CLI, a second HTTP
+    server, an MCP server, a notebook kernel) joins it instead of starting a second JVM."""
+    from askspark.engines.server import save_state, state_file
+
+    save_state(settings, engine.state)  # type: ignore[attr-defined]
+    yield
+    state_file(settings).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -338,12 +338,9 @@ def wait_up(url: str, seconds: float = 60) -> None:
     raise AssertionError("server did not come up")
 
 
-def test_accepted_runs_survive_a_restart(settings: Settings, engine: Any, tmp_path: Path) -> None:
+def test_accepted_runs_survive_a_restart(settings: Settings, shared_engine: None, tmp_path: Path) -> None:
     """Kill the server with runs queued; a new server runs them. Both join the session's Spark."""
-    from askspark.engines.server import save_state, state_file
-
     model = script(tmp_path / "r.json", [AVG_CLOSE] * 6)
-    save_state(settings, engine.state)  # the subprocesses join this Spark server instead of starting one
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     first = serve_process(settings.home, port, model)
@@ -374,7 +371,6 @@ def test_accepted_runs_survive_a_restart(settings: Settings, engine: Any, tmp_pa
     finally:
         if first.poll() is None:
             first.kill()
-        state_file(settings).unlink(missing_ok=True)
 
 
 def test_run_code_from_python_without_a_model(settings: Settings, engine: object) -> None:

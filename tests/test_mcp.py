@@ -20,7 +20,6 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from askspark.engines.server import save_state, state_file
 from askspark.interfaces.mcp import LOG_CHARS, bounded
 from askspark.settings import Settings
 from live_server import LiveServer, script, sql
@@ -49,14 +48,6 @@ async def ask(client: Client, arguments: dict[str, Any]) -> tuple[Any, list[str]
 
     result = await client.call_tool("ask", arguments, progress_callback=progress)
     return result, messages
-
-
-@pytest.fixture()
-def shared_engine(settings: Settings, engine: Any) -> Iterator[None]:
-    """Record the session's Spark server as the shared one, so the subprocess joins it (no second JVM)."""
-    save_state(settings, engine.state)
-    yield
-    state_file(settings).unlink(missing_ok=True)
 
 
 def stdio_client(settings: Settings) -> Client:

@@ -212,14 +212,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
 
 
 def test_chat_through_a_pseudo_terminal(
-    settings: Settings, engine: Any, tmp_path: Path, verified: list[str]
+    settings: Settings, shared_engine: None, tmp_path: Path, verified: list[str]
 ) -> None:
     import pexpect  # a dev dependency: the test must run, not skip
 
-    from askspark.engines.server import save_state, state_file
-
     model = script(tmp_path / "chat.json", [TURNS[0][1], TURNS[1][1]])
-    save_state(settings, engine.state)  # the chat process joins this Spark server instead of starting one
     env = {**os.environ, "ASKSPARK_HOME": str(settings.home), "NO_COLOR": "1", "COLUMNS": "200"}
     command = [sys.executable, "-m", "askspark.interfaces.cli", "chat", "--table", "northwind.orders"]
     child = pexpect.spawn(
@@ -249,7 +246,6 @@ def test_chat_through_a_pseudo_terminal(
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
-        state_file(settings).unlink(missing_ok=True)
     store = api.store_for(settings)
     assert store.get(ids[1]).follow_up_of == ids[0]
     assert ids[1] in [v.run_id for v in store.verified()]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from askspark.engines.server import save_state, state_file
 from askspark.interfaces.notebook import parse_magic
 from askspark.record import Answer, ColumnInfo, ResultPreview
 from askspark.settings import Settings
@@ -26,14 +24,6 @@ from live_server import script, sql
 AVG_CLOSE = "SELECT symbol, ROUND(AVG(close), 2) AS avg_close FROM nasdaq GROUP BY symbol ORDER BY symbol"
 PER_REGION = "SELECT region, SUM(amount) AS total FROM sales GROUP BY region ORDER BY region"
 HOSTILE = "<script>alert(1)</script>"
-
-
-@pytest.fixture()
-def shared_engine(settings: Settings, engine: Any) -> Iterator[None]:
-    """Record the session's Spark server as the shared one, so the kernel joins it (no second JVM)."""
-    save_state(settings, engine.state)
-    yield
-    state_file(settings).unlink(missing_ok=True)
 
 
 def html(cell: Any) -> str:
