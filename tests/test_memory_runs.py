@@ -211,18 +211,36 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
     assert error["code"] == code and error["message"] and error["suggestion"]
 
 
+def _on_a_terminal(command: list[str], env: dict[str, str], fdspawn: Any) -> tuple[Any, Any]:
+    """Start `command` on a new pseudo terminal (50x200) and read it with pexpect.
+
+    pexpect.spawn forks this test process, which holds Spark Connect's gRPC threads: gRPC's
+    fork handlers then crash the child before it execs (seen on CI). subprocess starts the
+    child without them (vfork), and fdspawn reads the terminal's other end."""
+    import fcntl
+    import struct
+    import subprocess
+    import termios
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    process = subprocess.Popen(
+        command, env=env, stdin=follower, stdout=follower, stderr=follower, start_new_session=True
+    )
+    os.close(follower)
+    return fdspawn(leader, timeout=240, encoding="utf-8"), process
+
+
 def test_chat_through_a_pseudo_terminal(
     settings: Settings, shared_engine: None, tmp_path: Path, verified: list[str]
 ) -> None:
     import pexpect  # a dev dependency: the test must run, not skip
+    from pexpect.fdpexpect import fdspawn
 
     model = script(tmp_path / "chat.json", [TURNS[0][1], TURNS[1][1]])
     env = {**os.environ, "ASKSPARK_HOME": str(settings.home), "NO_COLOR": "1", "COLUMNS": "200"}
     command = [sys.executable, "-m", "askspark.interfaces.cli", "chat", "--table", "northwind.orders"]
-    child = pexpect.spawn(
-        command[0], [*command[1:], "--model", model], env=env, timeout=240, encoding="utf-8"
-    )
-    child.setwinsize(50, 200)
+    child, process = _on_a_terminal([*command, "--model", model], env, fdspawn)
     try:
         ids = []
         for question, _ in TURNS[:2]:
@@ -244,8 +262,10 @@ def test_chat_through_a_pseudo_terminal(
         child.expect_exact("askspark> ")
         child.sendline("/quit")
         child.expect(pexpect.EOF)
+        assert process.wait(timeout=60) == 0
     finally:
-        child.close(force=True)
+        process.kill()
+        child.close()
     store = api.store_for(settings)
     assert store.get(ids[1]).follow_up_of == ids[0]
     assert ids[1] in [v.run_id for v in store.verified()]
