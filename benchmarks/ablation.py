@@ -28,15 +28,17 @@ LEVERS = {
     "examples": "ASKSPARK_CONTEXT_EXAMPLES",
     "cross_table_feedback": "ASKSPARK_CONTEXT_CROSS_TABLE_FEEDBACK",
     "checks": "ASKSPARK_RESULT_CHECKS",
+    "rewrites": "ASKSPARK_REWRITES",
 }
+NEEDS = {"rewrites": {"checks"}}  # a rewrite repairs what a check found: it is measured with the checks
 # The order runs go in: the two ends first, then the levers by the misses they were built for.
-CONFIGS = ["none", "all", "checks", "join_keys", "examples", "type_hints", "values", "cross_table_feedback"]
+CONFIGS = ["none", "all", "checks", "rewrites", "join_keys", "examples", "type_hints", "values", "cross_table_feedback"]
 
 
 def environment(config: str) -> dict[str, str]:
     """The settings of one configuration: 'none' (every lever off), 'all', or one lever on alone;
     one candidate in each, so the levers are measured apart from the vote."""
-    on = set(LEVERS) if config == "all" else {config} & set(LEVERS)
+    on = set(LEVERS) if config == "all" else ({config} | NEEDS.get(config, set())) & set(LEVERS)
     env = {var: "true" if lever in on else "false" for lever, var in LEVERS.items()}
     return {**os.environ, **env, "ASKSPARK_CANDIDATES": "1"}
 

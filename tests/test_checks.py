@@ -44,6 +44,11 @@ TRIGGERS = [
         preview(["category", "revenue"], [["Dairy", 1.0], ["Dairy", 2.0], ["Meat", 3.0]]),
     ),
     (
+        checks.more_than_top_n_per_group,
+        "What are the top 2 pages by views for each device?",
+        preview(["device", "page", "views"], [["ios", "/a", 3], ["ios", "/b", 2], ["ios", "/c", 1]]),
+    ),
+    (
         checks.null_column,
         "Show each order with its customer's country.",
         preview(["order_id", "country"], [[1, None], [2, None]]),
@@ -72,6 +77,16 @@ TRIGGERS = [
 
 # (check, question, result): none may raise its check's alarm.
 QUIET = [
+    (
+        checks.more_than_top_n_per_group,
+        "Which 2 pages had the most views on each device?",
+        preview(["device", "page", "views"], [["ios", "/a", 3], ["ios", "/b", 2], ["web", "/a", 1]]),
+    ),
+    (
+        checks.more_than_top_n_per_group,
+        "List the top 2 pages within each device, with every page's rank.",
+        preview(["device", "page", "rank"], [["ios", "/a", 1], ["ios", "/b", 2], ["ios", "/c", 3]]),
+    ),
     (checks.empty_result, "How many orders were shipped to Germany?", preview(["orders"], [[3]])),
     (checks.empty_result, "Are there any orders with a negative quantity?", preview(["order_id"], [])),
     (

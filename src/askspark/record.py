@@ -96,6 +96,7 @@ class CandidateRecord(BaseModel):
     group: int | None = None
     duplicate_of: int | None = None
     seconds: float = 0.0
+    rewrite: str | None = None  # the rules askspark applied to the model's code, comma-separated
 
 
 class Confidence(BaseModel):
@@ -138,6 +139,9 @@ class Attempt(BaseModel):
     engine: str | None = None  # the engine that ran this attempt's code (auto delegates)
     candidates: list[CandidateRecord] = Field(default_factory=list)  # only with several candidates
     clarification: Clarification | None = None  # the model said the data cannot answer (no code)
+    # The rules askspark applied (runs/rewrites.py), comma-separated: to the model's code before it ran
+    # (date_literal), or to the previous attempt's suspect query (top_per_group: no model call).
+    rewrite: str | None = None
 
 
 class ChosenTable(BaseModel):

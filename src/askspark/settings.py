@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Check each result against the question (one row for 'each X', empty, all-null column, "
         "top N, percentage range); a suspect result is fed back to the model as a failure.",
     )
+    rewrites: bool = Field(
+        True,
+        description="Rewrite a suspect answer's query by a precise rule before asking the model again "
+        "(runs/rewrites.py: 'for each X, which Y had the most' ranked over all rows is ranked within each X); "
+        "the rewrite is its own attempt, validated and checked like any code.",
+    )
     written_answer: bool | None = Field(
         None,
         description="The model writes the answer in one to three sentences from the bounded result; kept only "

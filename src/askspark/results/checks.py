@@ -14,6 +14,7 @@ preview; ``row_count`` when it is known). Nothing reads the tables again.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ NUMBER_WORDS = {
 _NUMBER = r"(\d+|" + "|".join(NUMBER_WORDS) + r")"
 _RANKED = r"(?:most|highest|largest|biggest|best|greatest|top|lowest|smallest|least|fewest|worst|cheapest|" \
     r"longest|shortest|oldest|newest|earliest|latest|busiest)"  # fmt: skip
-_RANKING = re.compile(rf"\btop\b|\b{_RANKED}\b|\brank", re.IGNORECASE)
+RANKING = re.compile(rf"\btop\b|\b{_RANKED}\b|\brank", re.IGNORECASE)
 # "top 5", "top-three", "the 3 most", "5 largest"; not "top 10%" (a share, not a count).
 _TOP_N = re.compile(rf"\btop[- ]{_NUMBER}\b(?!\s*%)|\b{_NUMBER}\s+{_RANKED}\b", re.IGNORECASE)
 # The grouping phrases: "for each X", "per X", "every X", "X by Y" (not "sorted by", "placed by").
@@ -51,7 +52,7 @@ _AGGREGATE = re.compile(
     re.IGNORECASE,
 )
 # Questions that ask for several rows per group: a listing, a ranking within groups, a running figure.
-_ROWS_PER_GROUP = re.compile(r"\b(list|rank\w*|within|running|cumulative|moving)\b", re.IGNORECASE)
+ROWS_PER_GROUP = re.compile(r"\b(list|rank\w*|within|running|cumulative|moving)\b", re.IGNORECASE)
 _PERCENT_QUESTION = re.compile(r"\b(percent|percentage|pct)\b|%", re.IGNORECASE)
 _PERCENT_COLUMN = {"pct", "percent", "percentage", "share"}
 # A percentage of change may be negative or above 100: not a share of a whole.
@@ -79,7 +80,7 @@ def grouping_words(question: str, by: bool = True) -> list[str]:
     """The nouns the question groups by: 'revenue for each product category by year' -> [product,
     category, year]. Words after 'by' count only when ``by`` and when 'by' is not part of 'sorted by',
     'placed by'..., nor a ranking's measure ('the top 3 products by revenue')."""
-    by = by and not _RANKING.search(question)
+    by = by and not RANKING.search(question)
     words: list[str] = []
     for match in _GROUPING.finditer(question):
         if match.group(0).lower().startswith("by") and (
@@ -135,7 +136,7 @@ def _names(word: str, tokens: list[str]) -> bool:
     return any(tokens[i : i + len(parts)] == parts for i in range(len(tokens) - len(parts) + 1))
 
 
-def _grouped_columns(question: str, result: ResultPreview) -> dict[str, list[int]]:
+def grouped_columns(question: str, result: ResultPreview) -> dict[str, list[int]]:
     """Each grouping word of the question that names a result column, with those columns."""
     words = {w: matching_columns(w, result) for w in grouping_words(question)}
     return {w: cols for w, cols in words.items() if cols}
@@ -154,13 +155,18 @@ def top_n(question: str) -> int | None:
 _SEVERAL = re.compile(rf"\b(?:which|what|the)\s+{_NUMBER}\b", re.IGNORECASE)
 
 
-def asks_for_several(question: str) -> bool:
-    """Whether the question names a count of two or more items ('which 2 pages have the most ...')."""
+def several(question: str) -> int | None:
+    """The count of two or more items the question names ('which 2 pages have the most ...'), or None."""
     for match in _SEVERAL.finditer(question):
         text = match.group(1).lower()
-        if (NUMBER_WORDS.get(text) or int(text)) >= 2:
-            return True
-    return False
+        if (count := NUMBER_WORDS.get(text) or int(text)) >= 2:
+            return count
+    return None
+
+
+def asks_for_several(question: str) -> bool:
+    """Whether the question names a count of two or more items ('which 2 pages have the most ...')."""
+    return several(question) is not None
 
 
 # -- the checks -------------------------------------------------------------------------------------
@@ -177,11 +183,11 @@ def one_row_for_each(question: str, result: ResultPreview) -> str | None:
     """'For each X' answered with a single row that has an X column (e.g. ORDER BY ... LIMIT 1)."""
     if len(result.rows) != 1 or result.truncated:
         return None
-    grouped = _grouped_columns(question, result)
+    grouped = grouped_columns(question, result)
     if not grouped:
         return None
     word = next(iter(grouped))
-    if _RANKING.search(question):  # "for each X, which Y had the most": the top row of every group
+    if RANKING.search(question):  # "for each X, which Y had the most": the top row of every group
         return (
             f"the question asks for each {word} but the result has 1 row, the top of all rows: for the top "
             f"row of each {word} number the rows with ROW_NUMBER() OVER (PARTITION BY {word} ORDER BY the "
@@ -200,9 +206,9 @@ def duplicate_groups(question: str, result: ResultPreview) -> str | None:
     and year' may repeat a customer)."""
     if top_n(question) is not None or asks_for_several(question):
         return None
-    if not _AGGREGATE.search(question) or _ROWS_PER_GROUP.search(question):
+    if not _AGGREGATE.search(question) or ROWS_PER_GROUP.search(question):
         return None
-    grouped = _grouped_columns(question, result)
+    grouped = grouped_columns(question, result)
     if not grouped:
         return None
     columns = sorted({cols[0] for cols in grouped.values()})
@@ -211,6 +217,24 @@ def duplicate_groups(question: str, result: ResultPreview) -> str | None:
         return None
     names = ", ".join(result.columns[i].name for i in columns)
     return f"the question asks for one row per {' and '.join(grouped)} but {names} repeats across rows"
+
+
+def more_than_top_n_per_group(question: str, result: ResultPreview) -> str | None:
+    """'The top N Y for each X' with an X value on more than N rows (every Y listed, not the top N)."""
+    n = top_n(question) or several(question)
+    grouped = grouped_columns(question, result) if n is not None else {}
+    if not grouped or n is None or ROWS_PER_GROUP.search(question):
+        return None
+    columns = sorted({cols[0] for cols in grouped.values()})
+    counts = Counter(tuple(_hashable(row[i]) for i in columns) for row in result.rows)
+    key, most = counts.most_common(1)[0] if counts else ((), 0)
+    if most <= n:
+        return None
+    names = ", ".join(result.columns[i].name for i in columns)
+    shown = ", ".join(map(str, key))
+    return (
+        f"the question asks for the top {n} per {' and '.join(grouped)} but {names} {shown} has {most} rows"
+    )
 
 
 def null_column(question: str, result: ResultPreview) -> str | None:
@@ -280,6 +304,7 @@ CHECKS: tuple[Check, ...] = (
     empty_result,
     one_row_for_each,
     duplicate_groups,
+    more_than_top_n_per_group,
     null_column,
     more_than_top_n,
     percentage_out_of_range,

@@ -61,6 +61,7 @@ from askspark.results.checks import check_result
 from askspark.results.grounding import ungrounded
 from askspark.results.summary import summarize
 from askspark.results.vote import Reading, Vote, enough, vote
+from askspark.runs.rewrites import NOTICES, REWRITES, fix_before_run, rewrite
 from askspark.runs.store import RunStore, Verified
 from askspark.settings import Settings
 from askspark.validate import validate_static
@@ -183,7 +184,7 @@ class Run:
             return self.finish(None, time.perf_counter() - start)
         reason = None
         while reason is None:
-            attempt = self.attempt(len(self.answer.attempts) + 1)
+            attempt = self.rewritten() or self.attempt(len(self.answer.attempts) + 1)
             self.answer.attempts.append(attempt)
             self.answer.seconds = time.perf_counter() - start
             self.save()
@@ -250,6 +251,8 @@ class Run:
         self.answer.code = last.code
         self.answer.error = None if suspect else last.error
         self.answer.stop_reason = reason
+        for rule in last.rewrite.split(",") if last.rewrite else []:
+            self.answer.notices.append(NOTICES[rule] + ".")
         self.apply_outcome(last.number)
         self.answer.seconds = seconds
         self.answer.summary = summarize(self.answer)
@@ -349,6 +352,29 @@ class Run:
         attempt.seconds = time.perf_counter() - start
         return attempt
 
+    def rewritten(self) -> Attempt | None:
+        """The previous attempt's query rewritten by a rule (runs/rewrites.py) when its result was only
+        suspect, run as the next attempt without the model; None when no rule applies."""
+        last = self.answer.attempts[-1] if self.answer.attempts else None
+        outcome = self.outcomes.get(last.number) if last is not None else None
+        rewritten = (
+            last is not None
+            and last.rewrite is not None
+            and any(name in last.rewrite.split(",") for name, _ in REWRITES)
+        )
+        if last is None or rewritten or last.code is None or outcome is None or not outcome.alarms:
+            return None
+        found = rewrite(self.question, last.code, outcome.result) if self.settings.rewrites else None
+        if found is None:
+            return None
+        attempt = Attempt(number=last.number + 1, code=found[1], stage="validate", rewrite=found[0])
+        self.listener("stage", {"attempt": attempt.number, "stage": "validate", "rewrite": found[0]})
+        start = time.perf_counter()
+        self.check_and_run(attempt)
+        self.check_outcome(attempt)
+        attempt.seconds = time.perf_counter() - start
+        return attempt
+
     def check_outcome(self, attempt: Attempt) -> None:
         """Keep a single-candidate attempt's result; a result the checks doubt fails as suspect."""
         if attempt.error is not None or self.answer.result is None:
@@ -382,7 +408,7 @@ class Run:
             completion.completion_tokens,
         )
         if not self.clarified(attempt, completion.text):
-            attempt.code, attempt.error = self.code_of(completion)
+            attempt.code, attempt.error, attempt.rewrite = self.code_of(completion)
 
     def messages(self, attempt: Attempt) -> list[Message]:
         """The attempt's prompt, built once (timed as ``prompt``)."""
@@ -401,19 +427,19 @@ class Run:
         attempt.timings["prompt"] = time.perf_counter() - start
         return messages
 
-    def code_of(self, completion: Completion) -> tuple[str, Failure | None]:
-        """The code in a reply, or the reply itself with a ``no_code`` failure."""
+    def code_of(self, completion: Completion) -> tuple[str, Failure | None, str | None]:
+        """The code in a reply, fixed by the rules that apply before a run (runs/rewrites.py) with
+        their names; or the reply itself with a ``no_code`` failure."""
         assert self.llm is not None
         code = extract_code(completion.text, "python" if self.style == "ray" else self.llm.style)
         if code is not None:
-            return code, None
-        return completion.text, Failure(
-            kind=ErrorKind.NO_CODE,
-            message="the reply held no code",
-            suggestion="reply with one fenced code block"
-            if self.style != "sql"
-            else "reply with one ```sql block",
+            fixed = fix_before_run(code, self.question, self.tables) if self.settings.rewrites else None
+            return (fixed[1], None, fixed[0]) if fixed else (code, None, None)
+        suggestion = (
+            "reply with one ```sql block" if self.style == "sql" else "reply with one fenced code block"
         )
+        failure = Failure(kind=ErrorKind.NO_CODE, message="the reply held no code", suggestion=suggestion)
+        return completion.text, failure, None
 
     def validate(self, attempt: Attempt) -> None:
         attempt.stage = "validate"
@@ -521,8 +547,10 @@ class Run:
             missing = probe.clarification.missing if probe.clarification else None
             error = probe.error or Failure(kind=ErrorKind.NO_CODE, message=missing or "", rule=CLARIFY_RULE)
             return CandidateRecord(number=number, code=probe.code, temperature=temperature, error=error)
-        code, failure = self.code_of(completion)
-        record = CandidateRecord(number=number, code=code, temperature=temperature, error=failure)
+        code, failure, fixed = self.code_of(completion)
+        record = CandidateRecord(
+            number=number, code=code, temperature=temperature, error=failure, rewrite=fixed
+        )
         same = next((r.number for r in earlier if r.code == code and r.duplicate_of is None), None)
         if failure is None and same is not None:
             record.duplicate_of = same
@@ -570,7 +598,7 @@ class Run:
         if chosen.winner is None and asks and len(asks) == len(tried):  # every reading says it is missing
             attempt.clarification = self.clarification(asks[0])
             return
-        attempt.code = record.code
+        attempt.code, attempt.rewrite = record.code, record.rewrite
         if execution is not None:
             self.take_execution(attempt, execution)
         attempt.error, attempt.stage = record.error, record.stage

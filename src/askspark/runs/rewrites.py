@@ -1,0 +1,278 @@
+"""Rewrites: deterministic repairs of a query the small model gets wrong in a known, precise way.
+
+Two kinds, both rules as data run in a loop (as results/checks.py):
+
+- **Before the run** (:data:`BEFORE_RUN`, ``(sql, Schema) -> sql | None``): a query that cannot mean
+  what its question says, whatever the data. A timestamp compared with a day (``ts = '2025-03-10'``
+  keeps only midnight) is compared by its date; "when did each X reach its highest Y" answered with
+  ``MAX(ts)`` beside ``MAX(y)`` (two different rows) takes ``max_by(ts, y)``.
+- **After a suspect result** (:data:`REWRITES`, ``(question, sql, result) -> sql | None``): the
+  commonest wrong answer to "for each X, which Y had the most ..." ranks *all* rows
+  (``GROUP BY x, y ORDER BY n DESC LIMIT 1``, or every pair sorted). The checks see it; the model,
+  told the pattern, still fails to write a window over an aggregate (issue 12, tune: 2/10). The
+  query holds everything the answer needs (groups, measure, tie-break order), so askspark ranks it
+  within each X: ``ROW_NUMBER() OVER (PARTITION BY x ORDER BY <the query's order>)``, top N kept.
+  That is a new attempt with no model call.
+
+Either way the attempt names the rules in ``Attempt.rewrite`` and the answer says what was changed;
+the new code is validated, dry-run and checked like any code. A rule fires only on a query it can
+rewrite exactly; anything else (``SELECT *``, an order on an expression not in the output, a UNION,
+Python that is not one ``spark.sql`` query) is left to the model. Setting ``rewrites`` turns them off.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from askspark.catalog.base import TableInfo
+from askspark.llm.extract import wrap_sql
+from askspark.record import ResultPreview
+from askspark.results.checks import RANKING, ROWS_PER_GROUP, grouped_columns, several, top_n
+
+Rule = Callable[[str, str, ResultPreview], str | None]
+RANK_COLUMN = "rank_in_group"  # the rewrite's own column, filtered on and not returned
+
+
+def sole_query(code: str) -> str | None:
+    """The query of code that is exactly ``def answer(spark, tables): return spark.sql("...")`` (the
+    shape the SQL-writing models' replies are wrapped into), else None."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    if len(tree.body) != 1 or not isinstance(func := tree.body[0], ast.FunctionDef):
+        return None
+    body = [s for s in func.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(ret := body[0], ast.Return) or not isinstance(ret.value, ast.Call):
+        return None
+    call = ret.value
+    is_sql = isinstance(call.func, ast.Attribute) and call.func.attr == "sql" and not call.keywords
+    arg = call.args[0] if is_sql and len(call.args) == 1 else None
+    return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+
+
+def top_per_group(question: str, sql: str, result: ResultPreview) -> str | None:
+    """'For each X, which Y had the most' answered by ranking every row: rank within each X instead."""
+    if not RANKING.search(question) or ROWS_PER_GROUP.search(question):
+        return None
+    keys = [result.columns[cols[0]].name for cols in grouped_columns(question, result).values()]
+    select = _parse_select(sql)
+    if not keys or select is None or not select.args.get("order"):
+        return None
+    names = [s.alias_or_name for s in select.expressions]
+    order = _ordered_by_name(select, names)
+    lowered = [n.lower() for n in names]
+    if order is None or len(set(lowered)) < len(names) or RANK_COLUMN in lowered:
+        return None
+    n = top_n(question) or several(question) or 1
+    if not all(k.lower() in lowered for k in keys) or not _ranks_all(select, result, keys, n):
+        return None
+    return _ranked(select, names, keys, order, n)
+
+
+def _parse(sql: str) -> exp.Expr | None:
+    try:
+        return sqlglot.parse_one(sql, read="spark")
+    except SqlglotError:
+        return None
+
+
+def _parse_select(sql: str) -> exp.Select | None:
+    """The query as one SELECT (a UNION or anything else: None)."""
+    tree = _parse(sql)
+    star = isinstance(tree, exp.Select) and any(isinstance(s, exp.Star) for s in tree.expressions)
+    return tree if isinstance(tree, exp.Select) and not star else None
+
+
+def _ordered_by_name(select: exp.Select, names: list[str]) -> list[exp.Ordered] | None:
+    """The query's ORDER BY with each item written as an output column's name (``SUM(x) DESC`` becomes
+    ``total DESC`` when the query selects ``SUM(x) AS total``); None if an item is not an output."""
+    outputs = {s.unalias(): name for s, name in zip(select.expressions, names, strict=True)}
+    ordered = []
+    for item in select.args["order"].expressions:
+        this = item.this
+        name = this.name if isinstance(this, exp.Column) and this.name in names else outputs.get(this)
+        if name is None:
+            return None
+        named = item.copy()
+        named.set("this", exp.column(exp.to_identifier(name, quoted=True)))
+        ordered.append(named)
+    return ordered
+
+
+def _ranks_all(select: exp.Select, result: ResultPreview, keys: list[str], n: int) -> bool:
+    """Whether the result shows the query ranked every row, not each group's: a LIMIT over all
+    groups, or a group on more than ``n`` rows."""
+    if select.args.get("limit") is not None:
+        return True
+    columns = [i for i, c in enumerate(result.columns) if c.name in keys]
+    counts = Counter(tuple(str(row[i]) for i in columns) for row in result.rows)
+    return bool(counts) and max(counts.values()) > n
+
+
+def _ranked(select: exp.Select, names: list[str], keys: list[str], order: list[exp.Ordered], n: int) -> str:
+    """The query without its ORDER BY and LIMIT, ranked within each key, the top ``n`` of each kept."""
+    inner = select.copy()
+    inner.set("order", None)
+    inner.set("limit", None)
+    ctes = inner.args.get("with_")
+    inner.set("with_", None)  # WITH goes first: Spark reads it there
+    quoted = [exp.to_identifier(name, quoted=True).sql("spark") for name in names]
+    partition = ", ".join(exp.to_identifier(k, quoted=True).sql("spark") for k in keys)
+    by = ", ".join(item.sql("spark") for item in order)
+    return (
+        f"{ctes.sql('spark') + chr(10) if ctes else ''}"
+        f"SELECT {', '.join(quoted)}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} "
+        f"ORDER BY {by}) AS {RANK_COLUMN}\n  FROM (\n{inner.sql('spark', pretty=True)}\n  ) AS answer\n) "
+        f"AS ranked\nWHERE {RANK_COLUMN} <= {n}\nORDER BY {partition}, {by}"
+    )
+
+
+REWRITES: tuple[tuple[str, Rule], ...] = (("top_per_group", top_per_group),)
+
+# -- before running: a query that cannot mean what it says ------------------------------------------
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a rule before the run knows: the question, and the selected tables' column types by
+    lower-case name (a name two tables give different types is left out: a query's column cannot be
+    told apart by name alone)."""
+
+    question: str
+    types: dict[str, str]
+
+    @classmethod
+    def of(cls, question: str, tables: Sequence[TableInfo]) -> Schema:
+        seen: dict[str, set[str]] = {}
+        for table in tables:
+            for column in table.columns:
+                seen.setdefault(column.name.lower(), set()).add(column.type.lower())
+        return cls(question, {name: next(iter(t)) for name, t in seen.items() if len(t) == 1})
+
+    def has(self, column: exp.Column, *prefixes: str) -> bool:
+        """Whether the column's type starts with one of ``prefixes`` ('timestamp', 'date')."""
+        return self.types.get(column.name.lower(), "").startswith(prefixes)
+
+
+def date_literal(sql: str, schema: Schema) -> str | None:
+    """A timestamp column compared with a day (``ts = '2025-03-10'``, ``ts BETWEEN DATE'…' AND '…'``,
+    ``ts IN (…)``) compares with that day's midnight: '=' keeps only midnight, and an upper bound drops
+    the last day. Compare the column's date instead (``to_date(ts) = '2025-03-10'``): what the day
+    means, and the same rows for the comparisons that were right (``>=``, ``<``)."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    found = [c for c in _day_compared(tree) if schema.has(c, "timestamp")]
+    for column in found:
+        column.replace(exp.func("to_date", column.copy()))
+    return tree.sql("spark", pretty=True) if found else None
+
+
+# "when did each device reach its highest temperature", "on which day was the price lowest"
+_WHEN = re.compile(
+    r"\bwhen\b|\b(?:what|which|on which|at what)\s+(?:time|day|date|hour|month|year|moment)\b", re.IGNORECASE
+)
+
+
+def moment_of_extreme(sql: str, schema: Schema) -> str | None:
+    """'When did each X reach its highest Y' answered with ``MAX(ts)`` beside ``MAX(y)``: the latest
+    moment and the highest value, from different rows. The moment of the extreme is
+    ``max_by(ts, y)`` (``min_by`` for the lowest); only for a question that asks when, and a query
+    with one extreme of one measure."""
+    tree = _parse(sql)
+    if tree is None or not _WHEN.search(schema.question) or not RANKING.search(schema.question):
+        return None
+    changed = False
+    for select in tree.find_all(exp.Select):
+        extremes = [e for e in select.find_all(exp.Max, exp.Min) if e.parent_select is select]
+        moments = [
+            e for e in extremes if isinstance(e.this, exp.Column) and schema.has(e.this, "timestamp", "date")
+        ]
+        measures = [e for e in extremes if e not in moments]
+        if len(measures) != 1 or not moments:
+            continue
+        by = "max_by" if isinstance(measures[0], exp.Max) else "min_by"
+        for moment in moments:
+            moment.replace(exp.Anonymous(this=by, expressions=[moment.this.copy(), measures[0].this.copy()]))
+        changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _day_compared(tree: exp.Expr) -> Iterator[exp.Column]:
+    """The columns compared with a day literal (on either side), in a BETWEEN, or an IN list."""
+    for node in tree.find_all(*_COMPARISONS):
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            if isinstance(side, exp.Column) and _is_day(other):
+                yield side
+    for between in tree.find_all(exp.Between):
+        low, high = between.args["low"], between.args["high"]
+        if isinstance(between.this, exp.Column) and _is_day(low) and _is_day(high):
+            yield between.this
+    for within in tree.find_all(exp.In):
+        days = within.expressions
+        if isinstance(within.this, exp.Column) and days and all(_is_day(d) for d in days):
+            yield within.this
+
+
+def _is_day(node: exp.Expr) -> bool:
+    """A day written as a literal: '2025-03-10', DATE '2025-03-10', to_date('2025-03-10')."""
+    if isinstance(node, exp.Cast | exp.TsOrDsToDate) and (
+        isinstance(node, exp.TsOrDsToDate) or node.to.is_type(exp.DataType.Type.DATE)
+    ):
+        node = node.this
+    return isinstance(node, exp.Literal) and node.is_string and bool(_DAY.match(node.this))
+
+
+BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
+    ("date_literal", date_literal),
+    ("moment_of_extreme", moment_of_extreme),
+)
+
+
+def fix_before_run(code: str, question: str, tables: Sequence[TableInfo]) -> tuple[str, str] | None:
+    """The code's query with every rule of :data:`BEFORE_RUN` applied, as ``(rule names, new code)``,
+    or None when no rule changed it (or the code is not one ``spark.sql`` query)."""
+    sql = sole_query(code)
+    if sql is None:
+        return None
+    names: list[str] = []
+    for name, rule in BEFORE_RUN:
+        new = rule(sql, Schema.of(question, tables))
+        if new is not None:
+            sql, names = new, [*names, name]
+    return (",".join(names), wrap_sql(sql)) if names else None
+
+
+NOTICES = {
+    "date_literal": "askspark compared a timestamp column's date with the day the query named "
+    "(to_date(ts) = '2025-03-10'): a timestamp compared with a day means that day's midnight",
+    "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
+    "or earliest moment of all rows: the query's MAX/MIN of a time beside the MAX/MIN of a value came "
+    "from different rows",
+    "top_per_group": "askspark rewrote the model's query to keep the top rows of each group (ROW_NUMBER() "
+    "OVER (PARTITION BY ...) on the query's own order): it ranked all rows, not each group's",
+}  # what the answer says when a rewritten query answers
+
+
+def rewrite(question: str, code: str, result: ResultPreview | None) -> tuple[str, str] | None:
+    """The first rule that rewrites the code's query, as ``(rule name, new code)``, or None."""
+    sql = sole_query(code)
+    if sql is None or result is None:
+        return None
+    for name, rule in REWRITES:
+        new = rule(question, sql, result)
+        if new is not None:
+            return name, wrap_sql(new)
+    return None

@@ -1,0 +1,247 @@
+"""Rewrites of a suspect answer's query (runs/rewrites.py): each rule on queries it must and must not
+rewrite, and the loop running a rewrite as its own attempt on real Spark with a scripted model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from askspark import api
+from askspark.catalog.base import Column, TableInfo
+from askspark.llm.extract import wrap_sql
+from askspark.llm.scripted import ScriptedLLM
+from askspark.record import ColumnInfo, ResultPreview
+from askspark.runs.rewrites import (
+    Schema,
+    date_literal,
+    moment_of_extreme,
+    rewrite,
+    sole_query,
+    top_per_group,
+)
+from askspark.settings import Settings
+
+TOP_PAGE = "For each device, which page had the most views?"
+PAIRS = "SELECT device, page, COUNT(*) AS views FROM events GROUP BY device, page ORDER BY views DESC, page"
+
+
+def preview(rows: list[list[Any]], columns: tuple[str, ...] = ("device", "page", "views")) -> ResultPreview:
+    types = ["bigint" if c in ("views", "n") else "string" for c in columns]
+    return ResultPreview(
+        columns=[ColumnInfo(name=c, type=t) for c, t in zip(columns, types, strict=True)],
+        rows=rows,
+        truncated=False,
+        row_count=len(rows),
+    )
+
+
+ONE_ROW = preview([["ios", "/home", 9]])
+REPEATED = preview([["ios", "/home", 9], ["ios", "/cart", 4], ["web", "/home", 3]])
+
+
+def test_sole_query_reads_only_the_wrapped_shape() -> None:
+    assert sole_query(wrap_sql("SELECT 1 AS n")) == "\nSELECT 1 AS n\n"
+    assert (
+        sole_query('def answer(spark, tables):\n    """Doc."""\n    return spark.sql("SELECT 1")')
+        == "SELECT 1"
+    )
+    two_steps = 'def answer(spark, tables):\n    df = spark.sql("SELECT 1")\n    return df'
+    assert sole_query(two_steps) is None
+    assert sole_query('def answer(spark, tables):\n    return spark.sql(f"SELECT {x}")') is None
+    assert sole_query("def answer(spark, tables):\n    return (") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "result", "n"),
+    [
+        (PAIRS + " LIMIT 1", ONE_ROW, 1),  # the top of all rows
+        (PAIRS, REPEATED, 1),  # every (device, page) pair, sorted
+        # an order on the aggregate itself is read as the output column that holds it
+        (PAIRS.replace("ORDER BY views", "ORDER BY COUNT(*)") + " LIMIT 1", ONE_ROW, 1),
+    ],
+)
+def test_top_per_group_ranks_within_each_group(sql: str, result: ResultPreview, n: int) -> None:
+    new = top_per_group(TOP_PAGE, sql, result)
+    assert new is not None
+    assert "ROW_NUMBER() OVER (PARTITION BY `device` ORDER BY `views` DESC, `page`" in new
+    assert f"WHERE rank_in_group <= {n}" in new and "LIMIT" not in new
+    assert new.startswith("SELECT `device`, `page`, `views`")  # the answer's own columns, not the rank
+
+
+def test_top_n_per_group_keeps_n() -> None:
+    question = "What are the top 2 pages by views for each device?"
+    new = top_per_group(question, PAIRS, REPEATED.model_copy(update={"rows": REPEATED.rows * 2}))
+    assert new is not None and "WHERE rank_in_group <= 2" in new
+
+
+def test_a_with_clause_stays_first() -> None:
+    sql = f"WITH e AS (SELECT * FROM events) {PAIRS.replace('FROM events', 'FROM e')} LIMIT 1"
+    new = top_per_group(TOP_PAGE, sql, ONE_ROW)
+    assert new is not None and new.startswith("WITH e AS (") and new.count("WITH") == 1
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "result"),
+    [
+        ("How many views per device?", PAIRS + " LIMIT 1", ONE_ROW),  # no ranking asked
+        ("For each device, list every page ranked by views.", PAIRS, REPEATED),  # rows per group asked
+        ("Which page had the most views?", PAIRS + " LIMIT 1", ONE_ROW),  # no group
+        (TOP_PAGE, PAIRS.replace(" ORDER BY views DESC, page", ""), REPEATED),  # no order: no measure known
+        (TOP_PAGE, PAIRS.replace("views DESC", "SUM(duration) DESC"), REPEATED),  # order not in the output
+        (TOP_PAGE, "SELECT * FROM events ORDER BY views DESC LIMIT 1", ONE_ROW),  # columns unknown
+        (TOP_PAGE, f"{PAIRS} UNION ALL {PAIRS}", REPEATED),  # not one SELECT
+        (TOP_PAGE, PAIRS, preview([["ios", "/home", 9], ["web", "/home", 3]])),  # already one per group
+    ],
+)
+def test_top_per_group_leaves_other_queries_alone(question: str, sql: str, result: ResultPreview) -> None:
+    assert top_per_group(question, sql, result) is None
+
+
+def test_rewrite_names_its_rule_and_wraps_the_query() -> None:
+    found = rewrite(TOP_PAGE, wrap_sql(PAIRS + " LIMIT 1"), ONE_ROW)
+    assert found is not None and found[0] == "top_per_group"
+    assert sole_query(found[1]) is not None and "ROW_NUMBER()" in found[1]
+    assert rewrite(TOP_PAGE, "def answer(spark, tables):\n    return tables['e'].limit(1)", ONE_ROW) is None
+
+
+# -- in the loop, on real Spark ---------------------------------------------------------------------
+
+BEST_DAY = "For each symbol, on which date was the closing price the highest?"
+OVERALL = "SELECT symbol, date, close FROM nasdaq ORDER BY close DESC LIMIT 1"
+PER_SYMBOL = (
+    "SELECT symbol, date, close FROM (SELECT symbol, date, close, ROW_NUMBER() OVER "
+    "(PARTITION BY symbol ORDER BY close DESC) AS r FROM nasdaq) WHERE r = 1"
+)
+
+
+def ask(settings: Settings, engine: object, replies: list[str], **changes: Any) -> Any:
+    run_settings = settings.model_copy(update={"candidates": 1, "written_answer": False, **changes})
+    llm = ScriptedLLM(replies=[f"```sql\n{r}\n```" for r in replies], style="sql")
+    return api.ask(BEST_DAY, ["northwind.nasdaq"], engine=engine, model=llm, settings=run_settings), llm
+
+
+@pytest.mark.slow
+def test_a_suspect_top_row_is_rewritten_without_the_model(settings: Settings, engine: object) -> None:
+    answer, llm = ask(settings, engine, [OVERALL, PER_SYMBOL])
+    assert answer.status == "succeeded" and len(answer.attempts) == 2 and llm.remaining == 1
+    first, second = answer.attempts
+    assert first.error is not None and first.error.kind.value == "suspect_result" and first.rewrite is None
+    assert second.rewrite == "top_per_group" and second.error is None and second.temperature is None
+    assert not answer.suspect and answer.code == second.code
+    assert any(n.startswith("askspark rewrote the model's query") for n in answer.notices)
+    expected, _ = ask(settings, engine, [PER_SYMBOL])
+    assert answer.result is not None and expected.result is not None
+    assert sorted(answer.result.rows) == sorted(expected.result.rows) and len(answer.result.rows) == 6
+
+
+@pytest.mark.slow
+def test_rewrites_off_asks_the_model(settings: Settings, engine: object) -> None:
+    answer, llm = ask(settings, engine, [OVERALL, PER_SYMBOL], rewrites=False)
+    assert [a.rewrite for a in answer.attempts] == [None, None] and llm.remaining == 0
+    assert answer.status == "succeeded" and answer.result is not None and len(answer.result.rows) == 6
+
+
+# -- before running: a timestamp compared with a day ------------------------------------------------
+
+
+TYPES = Schema("q", {"ts": "timestamp", "day": "date", "temp": "double", "device": "string"})
+
+
+@pytest.mark.parametrize(
+    ("where", "fixed"),
+    [
+        ("ts = '2025-03-10'", "TO_DATE(ts) = '2025-03-10'"),
+        ("'2025-03-10' = e.ts", "'2025-03-10' = TO_DATE(e.ts)"),
+        ("ts <= DATE '2025-03-31'", "TO_DATE(ts) <= CAST('2025-03-31' AS DATE)"),
+        ("ts BETWEEN '2025-03-01' AND to_date('2025-03-31')", "TO_DATE(ts) BETWEEN '2025-03-01' AND"),
+        ("ts IN ('2025-03-01', '2025-03-08')", "TO_DATE(ts) IN ('2025-03-01', '2025-03-08')"),
+    ],
+)
+def test_a_timestamp_is_compared_by_its_date(where: str, fixed: str) -> None:
+    new = date_literal(f"SELECT COUNT(*) AS n FROM events AS e WHERE {where}", TYPES)
+    assert new is not None and fixed in new.replace("\n", " ").replace("  ", " ")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "day = '2025-03-10'",  # a date column: the comparison means what it says
+        "ts >= '2025-03-10 08:00:00'",  # a moment, not a day
+        "to_date(ts) = '2025-03-10'",  # already by date
+        "ts IN ('2025-03-01', 'soon')",  # not all days
+    ],
+)
+def test_other_comparisons_are_left_alone(where: str) -> None:
+    assert date_literal(f"SELECT COUNT(*) AS n FROM events WHERE {where}", TYPES) is None
+
+
+def test_the_schema_leaves_out_a_name_of_two_types() -> None:
+    def table(name: str, **columns: str) -> TableInfo:
+        cols = [Column(name=n, type=t) for n, t in columns.items()]
+        return TableInfo(database="d", name=name, columns=cols, format="parquet", location="/x")
+
+    tables = [table("a", TS="timestamp", at="timestamp_ntz", day="date"), table("b", at="string")]
+    assert Schema.of("q", tables).types == {"ts": "timestamp", "day": "date"}
+
+
+HOTTEST = "When did each device reach its highest temperature?"
+BOTH_MAX = "SELECT device, MAX(ts) AS at, MAX(temp) AS hottest FROM readings GROUP BY device"
+
+
+def test_the_moment_of_the_extreme_follows_the_extreme() -> None:
+    new = moment_of_extreme(BOTH_MAX, Schema(HOTTEST, TYPES.types))
+    assert new is not None and "MAX_BY(ts, temp) AS at" in new and "MAX(temp) AS hottest" in new
+    coldest = BOTH_MAX.replace("MAX(temp)", "MIN(temp)").replace("highest", "lowest")
+    new = moment_of_extreme(
+        coldest, Schema("On which day was the temperature of each device lowest?", TYPES.types)
+    )
+    assert new is not None and "MIN_BY(ts, temp)" in new
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("For each device, the latest reading time and the highest temperature.", BOTH_MAX),  # no 'when'
+        (HOTTEST, BOTH_MAX.replace("MAX(temp) AS hottest", "MAX(temp), MIN(temp)")),  # which extreme?
+        (HOTTEST, "SELECT device, MAX(ts) FROM readings GROUP BY device"),  # no measure
+        (HOTTEST, BOTH_MAX.replace("MAX(ts)", "MAX(device)")),  # not a time
+    ],
+)
+def test_the_moment_rule_leaves_other_queries_alone(question: str, sql: str) -> None:
+    assert moment_of_extreme(sql, Schema(question, TYPES.types)) is None
+
+
+@pytest.mark.slow
+def test_a_day_literal_on_a_timestamp_is_fixed_before_the_run(
+    settings: Settings, engine: object, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    moments = [dt.datetime(2025, 3, 10, 0, 0), dt.datetime(2025, 3, 10, 9, 30), dt.datetime(2025, 3, 11, 8)]
+    clicks = {"ts": pa.array(moments, pa.timestamp("us")), "temp": [30.5, 12.0, 8.0]}
+    pq.write_table(pa.table(clicks), tmp_path / "clicks.parquet")
+    llm = ScriptedLLM(
+        replies=["```sql\nSELECT COUNT(*) AS n FROM clicks WHERE ts = '2025-03-10'\n```"], style="sql"
+    )
+    run_settings = settings.model_copy(update={"candidates": 1, "written_answer": False})
+    answer = api.ask(
+        "How many clicks on 2025-03-10?", files=[tmp_path / "clicks.parquet"], engine=engine, model=llm,
+        settings=run_settings,
+    )  # fmt: skip
+    assert answer.status == "succeeded" and len(answer.attempts) == 1, answer.attempts[-1].error
+    assert answer.attempts[0].rewrite == "date_literal" and "TO_DATE(ts)" in (answer.code or "")
+    assert answer.result is not None and answer.result.rows == [[2]]  # not 1: midnight only
+    assert any(n.startswith("askspark compared a timestamp column's date") for n in answer.notices)
+    # and the moment of the highest value is the moment of that value, not the latest moment
+    both = "```sql\nSELECT MAX(ts) AS at, MAX(temp) AS hottest FROM clicks\n```"
+    answer = api.ask(
+        "When was the temperature highest?", files=[tmp_path / "clicks.parquet"], engine=engine,
+        model=ScriptedLLM(replies=[both], style="sql"), settings=run_settings,
+    )  # fmt: skip
+    assert answer.status == "succeeded" and answer.attempts[0].rewrite == "moment_of_extreme"
+    assert answer.result is not None and str(answer.result.rows[0][0]).startswith("2025-03-10T00:00")
