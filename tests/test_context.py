@@ -142,6 +142,20 @@ def test_feedback_names_the_table_holding_a_missing_column() -> None:
     assert "is a column of ticker" not in plain[-1].content
 
 
+def test_feedback_says_a_column_of_a_joined_table_is_lost_to_the_group_by() -> None:
+    sales = table("sales", ("cust_key", "bigint"), ("quantity", "bigint"))
+    customers = table("customers", ("cust_key", "bigint"), ("customer_name", "string"))
+    query = (
+        "SELECT customer_name, SUM(quantity) AS q FROM sales JOIN customers "
+        "ON sales.cust_key = customers.cust_key GROUP BY customer_name ORDER BY q DESC, cust_key"
+    )
+    attempt = failed(
+        query, "A column, variable, or function parameter with name `cust_key` cannot be resolved."
+    )
+    [line] = elsewhere(attempt, [(sales, "sales"), (customers, "customers")])
+    assert "after GROUP BY" in line and "add cust_key to the GROUP BY" in line and "join on" not in line
+
+
 def test_feedback_adds_nothing_for_a_column_no_table_has() -> None:
     trades = table("trades", ("ticker_id", "bigint"))
     ticker = table("ticker", ("id", "bigint"))

@@ -538,6 +538,7 @@ def sql_feedback(
 
 
 _UNRESOLVED = re.compile(r"with name ((?:`[^`]*`\.)*`([^`]*)`)")
+_GROUP_BY = re.compile(r"\bGROUP\s+BY\b", re.IGNORECASE)
 
 
 def elsewhere(
@@ -554,6 +555,13 @@ def elsewhere(
     used = [v for _, v in tables if re.search(rf"\b{re.escape(v)}\b", attempt.code or "")]
     if not holders:
         return []
+    if set(holders) & set(used) and _GROUP_BY.search(attempt.code or ""):
+        # The table is in the query already: the column is lost to the GROUP BY, not to a missing join.
+        name = sql_name(column)
+        return [
+            f"{name} is a column of {sql_name(holders[0])}, but after GROUP BY only grouped columns and "
+            f"aggregates can be used: add {name} to the GROUP BY, or use MIN({name}) or MAX({name})."
+        ]
     keys = join_keys(tables) if keys is None else keys
     lines = []
     for holder in holders[:2]:
