@@ -72,6 +72,7 @@ def test_upload_ask_watch_edit_rerun(ui_server: LiveServer, tmp_path: Path) -> N
         expect(page.locator("#result td", has_text=HOSTILE)).to_have_count(1)  # shown as text
         expect(page.locator("#truncated")).to_be_visible()
         expect(page.locator("#downloads a")).to_have_count(2)
+        expect(page.locator("#turn-actions button.download-csv")).to_have_text("Download shown rows (CSV)")
         first_run = page.locator("#run-id").text_content()
 
         page.click("#code-box > summary")  # the code is collapsed by default
@@ -232,14 +233,21 @@ def test_thread_of_answers_with_a_chart(
         assert first_run in [v.run_id for v in api.store_for(settings).verified()]
         with httpx.Client(base_url=thread_server.url, timeout=30) as client:
             assert client.get(f"/v1/runs/{first_run}/verify").json()["verified"] is True
+        page.keyboard.press("Enter")  # pressed again: taken back
+        expect(actions.get_by_role("button", name="This is right", pressed=False)).to_have_count(1)
+        expect(actions.get_by_role("status")).to_have_text("No longer a verified answer.")
+        assert first_run not in [v.run_id for v in api.store_for(settings).verified()]
+        page.keyboard.press("Enter")  # and verified again, for the screenshots
+        expect(actions.get_by_role("button", name="✓ Verified (undo)", pressed=True)).to_have_count(1)
 
         actions.locator("button.copy-answer").click()
-        expect(actions.get_by_role("status")).to_have_text("copied")
+        expect(actions.get_by_role("status")).to_have_text("copied the answer")  # the clipboard is written
         assert (
             page.evaluate("navigator.clipboard.readText()")
             == "Ada has the largest amount, 30, of the 3 people."
         )
         actions.locator("button.copy-code").click()
+        expect(actions.get_by_role("status")).to_have_text("copied the code")
         assert (
             page.evaluate("navigator.clipboard.readText()") == first.locator(".code-box pre").text_content()
         )

@@ -81,7 +81,11 @@ function resultCell(value, type) {
     td.title = String(value);
     return td;
   }
-  if (typeof value === "string" && /^(date|timestamp)/i.test(type)) return el("td", value.replace("T", " "), "date");
+  if (typeof value === "string" && /^(date|timestamp)/i.test(type)) {
+    const td = el("td", null, "date");
+    td.appendChild(el("time", value.replace("T", " "))).dateTime = value; // machine-readable for assistive tech
+    return td;
+  }
   return el("td", typeof value === "object" ? JSON.stringify(value) : value, "text");
 }
 
@@ -455,8 +459,8 @@ function turnActions(answer) {
   status.setAttribute("role", "status");
   group.appendChild(button("Follow up", () => startFollowUp(answer), "follow"));
   if (verifiable(answer)) group.appendChild(verifyButton(answer, status));
-  if (answer.summary) group.appendChild(button("Copy answer", () => copyText(answer.summary, status), "copy-answer"));
-  if (answer.code) group.appendChild(button("Copy code", () => copyText(answer.code, status), "copy-code"));
+  if (answer.summary) group.appendChild(button("Copy answer", () => copyText(answer.summary, status, "the answer"), "copy-answer"));
+  if (answer.code) group.appendChild(button("Copy code", () => copyText(answer.code, status, "the code"), "copy-code"));
   if (answer.result) {
     group.appendChild(button(csvLabel(answer.result), () => downloadCsv(answer, status), "download-csv"));
   }
@@ -485,7 +489,9 @@ function verifiable(answer) {
 // "This is right": a toggle (aria-pressed) that records the run as a verified answer, or takes it back.
 function verifyButton(answer, status) {
   const path = `/v1/runs/${encodeURIComponent(answer.run_id)}/verify`;
+  let pressed = false; // once pressed, the state shown is the server's answer to that, not to the first look
   const node = button("This is right", async () => {
+    pressed = true;
     const on = node.getAttribute("aria-pressed") !== "true";
     const body = await api(path, { method: on ? "POST" : "DELETE" });
     show(body.verified);
@@ -500,12 +506,13 @@ function verifyButton(answer, status) {
   };
   show(false);
   api(path) // whether it is verified already (an error: shown as not verified)
-    .then((body) => show(body.verified))
+    .then((body) => pressed || show(body.verified))
     .catch(() => {});
   return node;
 }
 
-async function copyText(text, status) {
+// Copy, then say what was copied (it stays until the next action: nothing times out under a test).
+async function copyText(text, status, what) {
   try {
     await navigator.clipboard.writeText(text);
   } catch {
@@ -516,8 +523,7 @@ async function copyText(text, status) {
     document.execCommand("copy");
     area.remove();
   }
-  status.textContent = "copied";
-  setTimeout(() => (status.textContent = ""), 1500);
+  status.textContent = what ? `copied ${what}` : "copied";
 }
 
 function csvLabel(result) {
