@@ -93,6 +93,14 @@ def verify_run(run_id: str, request: Request) -> dict[str, Any]:
     return {"run_id": run_id, "verified": True, "question": entry.question, "tables": list(entry.tables)}
 
 
+@router.get("/runs/{run_id}/verify", summary="Whether a run's answer is verified")
+def run_verified(run_id: str, request: Request) -> dict[str, Any]:
+    """What the web UI's "this is right" toggle shows (404: no such run)."""
+    store = _runner(request).store
+    store.get(run_id)
+    return {"run_id": run_id, "verified": any(v.run_id == run_id for v in store.verified())}
+
+
 @router.delete("/runs/{run_id}/verify", summary="Take a verification back")
 def unverify_run(run_id: str, request: Request) -> dict[str, Any]:
     from askspark.runs import memory

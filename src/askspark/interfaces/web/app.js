@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const selected = new Set();
 let current = null; // the run shown: its answer document
 let stream = null; // the EventSource of the run being followed
+let followUp = null; // the run the next question follows ({run_id, question}), or null: a new question
 
 // --- helpers --------------------------------------------------------------------------------------
 
@@ -80,7 +81,11 @@ function resultCell(value, type) {
     td.title = String(value);
     return td;
   }
-  if (typeof value === "string" && /^(date|timestamp)/i.test(type)) return el("td", value.replace("T", " "), "date");
+  if (typeof value === "string" && /^(date|timestamp)/i.test(type)) {
+    const td = el("td", null, "date");
+    td.appendChild(el("time", value.replace("T", " "))).dateTime = value; // machine-readable for assistive tech
+    return td;
+  }
   return el("td", typeof value === "object" ? JSON.stringify(value) : value, "text");
 }
 
@@ -234,12 +239,24 @@ async function uploadFile(event) {
 async function ask(event) {
   event.preventDefault();
   const question = $("question").value.trim();
+  const body = { question, tables: [...selected] };
+  if (followUp) body.follow_up = followUp.run_id; // no table ticked: the earlier run's tables
   const accepted = await api("/v1/runs", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ question, tables: [...selected] }),
+    body: JSON.stringify(body),
   });
+  if (followUp) setFollowUp({ run_id: accepted.run_id, question }); // the conversation goes on from here
+  $("question").value = "";
   follow(accepted.run_id, question);
+}
+
+// A follow-up question continues a run: the server gives the model the earlier questions and their code.
+function setFollowUp(target) {
+  followUp = target;
+  $("follow-up").hidden = !target;
+  $("follow-up-text").textContent = target ? `Follow-up to: “${target.question}”` : "";
+  $("ask-button").textContent = target ? "Ask follow-up" : "Ask";
 }
 
 function follow(runId, question) {
@@ -250,7 +267,9 @@ function follow(runId, question) {
   $("code-box").open = false;
   showRunHeader(runId, "queued", question);
   $("attempts").replaceChildren();
-  for (const id of ["notices", "result", "downloads", "alternatives"]) $(id).replaceChildren();
+  for (const id of ["notices", "result", "downloads", "alternatives", "turn-actions", "follow-of"]) {
+    $(id).replaceChildren();
+  }
   $("confidence").hidden = true;
   $("summary").textContent = "";
   $("summary-source").textContent = "";
@@ -329,45 +348,76 @@ function showAnswer(answer) {
   showRunHeader(answer.run_id, answer.status, answer.question);
   $("attempts").replaceChildren();
   for (const attempt of answer.attempts) showAttempt(attempt);
-  const notices = answer.notices.slice();
+  const notices = shownNotices(answer);
   if (answer.rerun_of) notices.push(`edited code from run ${answer.rerun_of} (no model asked)`);
   if (answer.knowledge_used && answer.knowledge_used.length) {
     notices.push(`knowledge used: ${answer.knowledge_used.join(", ")}`);
   }
   $("notices").replaceChildren(...notices.map((n) => el("li", n)));
+  $("follow-of").replaceChildren(...followOf(answer));
   $("code").value = answer.code || "";
   $("summary").textContent = answer.summary || (answer.error ? answer.error.message : "");
   $("summary-source").textContent = summarySource(answer);
   drawChart($("chart"), $("big-number"), answer);
   showConfidence(answer);
   showResult(answer);
-  showAlternatives(answer.alternatives || []);
+  $("alternatives").replaceChildren(...alternativeNodes(answer.alternatives || []));
+  $("turn-actions").replaceChildren(...turnActions(answer));
 }
 
 // How far the answer can be trusted: agreement of the candidate readings, and result checks that fired.
 function showConfidence(answer) {
-  const parts = [];
-  const c = answer.confidence;
-  if (c) parts.push(`${c.agree} of ${c.executed} readings agree`);
-  for (const alarm of answer.suspect || []) parts.push(`check: ${alarm}`);
-  $("confidence").hidden = parts.length === 0;
-  $("confidence").textContent = parts.length ? `Confidence: ${parts.join(" · ")}` : "";
-  const low = (c && c.agree < c.executed) || (answer.suspect || []).length > 0;
-  $("confidence").className = low ? "confidence low" : "confidence";
+  fillConfidence($("confidence"), answer);
 }
 
-// Each other distinct result the candidates gave: how many gave it, its code and its first rows.
-function showAlternatives(alternatives) {
-  const nodes = alternatives.map((alt, i) => {
+function fillConfidence(box, answer) {
+  const parts = [];
+  const c = answer.confidence;
+  const others = answer.alternatives || [];
+  if (c) parts.push(`${c.agree} of ${c.executed} readings agree`);
+  if (c && others.length) parts[0] += ` — other reading: ${describePreview(others[0].result)}`;
+  for (const alarm of answer.suspect || []) parts.push(`check: ${alarm}`);
+  box.hidden = parts.length === 0;
+  box.textContent = parts.length ? `Confidence: ${parts.join(" · ")}` : "";
+  const low = (c && c.agree < c.executed) || (answer.suspect || []).length > 0;
+  box.className = low ? "confidence low" : "confidence";
+}
+
+// The answer's notices, but for the agreement one: the confidence line says it (and its other reading).
+function shownNotices(answer) {
+  const agreement = /^\d+ of \d+ readings agree/;
+  return answer.notices.filter((n) => !(answer.confidence && agreement.test(n)));
+}
+
+// A result in one short line, as the CLI's notice says it: its size and its first row.
+function describePreview(result) {
+  const rows = result.row_count ?? result.rows.length;
+  const size = `${rows}${result.truncated ? "+" : ""} row${rows === 1 ? "" : "s"}`;
+  if (!result.rows.length) return size;
+  const first = result.columns.map((c, i) => `${c.name}=${result.rows[0][i]}`).join(", ");
+  const text = `${size}, first: ${first}`;
+  return text.length <= 160 ? text : `${text.slice(0, 159)}…`;
+}
+
+// Each other distinct result the candidates gave: how many gave it, its gist, its code and first rows.
+function alternativeNodes(alternatives) {
+  return alternatives.map((alt, i) => {
     const details = el("details", "", "alternative");
     const readings = alt.count === 1 ? "1 reading" : `${alt.count} readings`;
-    details.appendChild(el("summary", `Other reading ${i + 1} (${readings})`));
+    details.appendChild(el("summary", `Other reading ${i + 1} (${readings}): ${describePreview(alt.result)}`));
     details.appendChild(el("pre", alt.code, "mono"));
-    const r = alt.result;
-    details.appendChild(grid(r.columns.map((col) => `${col.name} (${col.type})`), r.rows));
+    const scroll = details.appendChild(el("div", null, "scroll"));
+    scroll.appendChild(resultGrid(alt.result.columns, alt.result.rows));
     return details;
   });
-  $("alternatives").replaceChildren(...nodes);
+}
+
+// "↳ follow-up to “…”": the earlier question, from this page's thread when it is there.
+function followOf(answer) {
+  if (!answer.follow_up_of) return [];
+  const card = document.querySelector(`#thread > li[data-run="${CSS.escape(answer.follow_up_of)}"] .question`);
+  const earlier = card ? `“${card.textContent.trim()}”` : `run ${answer.follow_up_of}`;
+  return [el("span", `↳ follow-up to ${earlier}`, "hint")];
 }
 
 function showResult(answer) {
@@ -382,15 +432,126 @@ function showResult(answer) {
       `Truncated: showing the first ${result.rows.length} rows; the full result has more. Download it below.`;
     $("truncated").hidden = false;
   }
-  if (result.location) {
-    const base = `/v1/runs/${encodeURIComponent(answer.run_id)}`;
-    for (const fmt of ["csv", "parquet"]) {
-      const link = el("a", `full result (${fmt.toUpperCase()})`);
-      link.href = withToken(`${base}/result.${fmt}`);
-      link.setAttribute("download", `${answer.run_id}.${fmt}`);
-      $("downloads").appendChild(link);
-    }
+  $("downloads").replaceChildren(...fullResultLinks(answer));
+}
+
+// Links to the stored full result (the server writes it batch by batch), when the run has one.
+function fullResultLinks(answer) {
+  if (!answer.result || !answer.result.location) return [];
+  const base = `/v1/runs/${encodeURIComponent(answer.run_id)}`;
+  return ["csv", "parquet"].map((fmt) => {
+    const link = el("a", `full result (${fmt.toUpperCase()})`);
+    link.href = withToken(`${base}/result.${fmt}`);
+    link.setAttribute("download", `${answer.run_id}.${fmt}`);
+    return link;
+  });
+}
+
+// --- each answer's actions: follow up, "this is right", copy, download ---------------------------
+
+// The actions of one finished answer, in a group a screen reader names by its question.
+function turnActions(answer) {
+  if (answer.status === "queued" || answer.status === "running") return [];
+  const group = el("div", null, "actions");
+  group.setAttribute("role", "group");
+  group.setAttribute("aria-label", `Actions for “${answer.question}”`);
+  const status = el("span", "", "hint action-status");
+  status.setAttribute("role", "status");
+  group.appendChild(button("Follow up", () => startFollowUp(answer), "follow"));
+  if (verifiable(answer)) group.appendChild(verifyButton(answer, status));
+  if (answer.summary) group.appendChild(button("Copy answer", () => copyText(answer.summary, status, "the answer"), "copy-answer"));
+  if (answer.code) group.appendChild(button("Copy code", () => copyText(answer.code, status, "the code"), "copy-code"));
+  if (answer.result) {
+    group.appendChild(button(csvLabel(answer.result), () => downloadCsv(answer, status), "download-csv"));
   }
+  group.appendChild(status);
+  return [group];
+}
+
+function button(text, action, className) {
+  const node = el("button", text, className);
+  node.type = "button";
+  node.addEventListener("click", guarded(async () => action()));
+  return node;
+}
+
+function startFollowUp(answer) {
+  setFollowUp({ run_id: answer.run_id, question: answer.question });
+  $("ask").scrollIntoView({ block: "nearest" });
+  $("question").focus();
+}
+
+// Only a succeeded answer with code, on catalog tables (not files given for one question), can be verified.
+function verifiable(answer) {
+  return answer.status === "succeeded" && Boolean(answer.code) && !answer.tables.some((t) => t.startsWith("files."));
+}
+
+// "This is right": a toggle (aria-pressed) that records the run as a verified answer, or takes it back.
+function verifyButton(answer, status) {
+  const path = `/v1/runs/${encodeURIComponent(answer.run_id)}/verify`;
+  let pressed = false; // once pressed, the state shown is the server's answer to that, not to the first look
+  const node = button("This is right", async () => {
+    pressed = true;
+    const on = node.getAttribute("aria-pressed") !== "true";
+    const body = await api(path, { method: on ? "POST" : "DELETE" });
+    show(body.verified);
+    status.textContent = body.verified
+      ? "Recorded as a verified answer: later questions on these tables learn from it."
+      : "No longer a verified answer.";
+  }, "verify");
+  const show = (verified) => {
+    node.setAttribute("aria-pressed", String(verified));
+    node.textContent = verified ? "✓ Verified (undo)" : "This is right";
+    node.classList.toggle("verified", verified);
+  };
+  show(false);
+  api(path) // whether it is verified already (an error: shown as not verified)
+    .then((body) => pressed || show(body.verified))
+    .catch(() => {});
+  return node;
+}
+
+// Copy, then say what was copied (it stays until the next action: nothing times out under a test).
+async function copyText(text, status, what) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    // No clipboard API (a page not served from loopback or https): copy through a selected textarea.
+    const area = el("textarea", text, "visually-hidden");
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  status.textContent = what ? `copied ${what}` : "copied";
+}
+
+function csvLabel(result) {
+  return result.truncated ? `Download shown rows (CSV)` : "Download CSV";
+}
+
+// The answer's rows as CSV (RFC 4180: a field with a comma, quote or line break is quoted), made in
+// the page and saved through a blob: link. Values are written as they are; NULL is an empty field.
+function csvOf(result) {
+  const field = (value) => {
+    if (value === null || value === undefined) return "";
+    const text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  const lines = [result.columns.map((c) => field(c.name)), ...result.rows.map((row) => row.map(field))];
+  return lines.map((line) => line.join(",")).join("\r\n") + "\r\n";
+}
+
+function downloadCsv(answer, status) {
+  const blob = new Blob([csvOf(answer.result)], { type: "text/csv" });
+  const link = el("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = `${answer.run_id}${answer.result.truncated ? "-shown" : ""}.csv`;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  status.textContent = `saved ${link.download}`;
 }
 
 // --- the thread: earlier answers of this page, oldest first ---------------------------------------
@@ -408,13 +569,21 @@ function turnCard(answer) {
   item.dataset.run = answer.run_id;
   const line = item.appendChild(el("p", null, "run-line"));
   line.append(el("span", answer.status, `badge ${answer.status}`), el("span", ` ${answer.question}`, "question"));
+  if (answer.follow_up_of) item.appendChild(el("p", null, "follow-of")).append(...followOf(answer));
   item.appendChild(el("p", answer.summary || (answer.error ? answer.error.message : ""), "answer-text"));
   item.appendChild(el("p", summarySource(answer), "hint"));
   const chart = item.appendChild(el("div", null, "chart"));
   const big = item.appendChild(el("p", null, "big-number"));
   drawChart(chart, big, answer);
-  item.appendChild(el("div", null, "turn-actions")); // follow-ups and "this is right" go here
+  const confidence = item.appendChild(el("p"));
+  fillConfidence(confidence, answer);
+  const notices = shownNotices(answer);
+  if (notices.length) item.appendChild(el("ul", null, "notices")).append(...notices.map((n) => el("li", n)));
+  item.appendChild(el("div", null, "turn-actions")).append(...turnActions(answer));
   if (answer.result) item.appendChild(resultDetails(answer));
+  const links = fullResultLinks(answer);
+  if (links.length) item.appendChild(el("p", null, "downloads")).append(...links);
+  item.append(...alternativeNodes(answer.alternatives || []));
   item.appendChild(codeDetails(answer));
   const open = item.appendChild(el("button", "Open this run", "link"));
   open.type = "button";
@@ -457,15 +626,7 @@ async function rerun() {
 }
 
 async function copyCode() {
-  const code = $("code");
-  try {
-    await navigator.clipboard.writeText(code.value);
-  } catch {
-    code.select();
-    document.execCommand("copy");
-  }
-  $("code-status").textContent = "copied";
-  setTimeout(() => ($("code-status").textContent = ""), 1500);
+  await copyText($("code").value, $("code-status")); // the code as edited
 }
 
 // --- history --------------------------------------------------------------------------------------
@@ -498,8 +659,13 @@ function start() {
   $("ask-form").addEventListener("submit", guarded(ask));
   $("question").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("ask-form").requestSubmit();
+    if (event.key === "Escape" && followUp) setFollowUp(null); // Escape: a new question, not a follow-up
   });
   $("rerun").addEventListener("click", guarded(rerun));
+  $("new-question").addEventListener("click", () => {
+    setFollowUp(null);
+    $("question").focus();
+  });
   $("copy").addEventListener("click", guarded(copyCode));
   guarded(refresh)();
 }
