@@ -156,6 +156,16 @@ def test_feedback_says_a_column_of_a_joined_table_is_lost_to_the_group_by() -> N
     assert "after GROUP BY" in line and "add cust_key to the GROUP BY" in line and "join on" not in line
 
 
+def test_the_group_by_note_holds_for_one_table_too() -> None:
+    patients = table("patients", ("patient_id", "bigint"), ("city", "string"))
+    query = "SELECT city, COUNT(*) AS n FROM patients GROUP BY city ORDER BY n DESC, patient_id"
+    attempt = failed(
+        query, "A column, variable, or function parameter with name `patient_id` cannot be resolved."
+    )
+    [line] = elsewhere(attempt, [(patients, "patients")])
+    assert line.startswith("patient_id is a column of patients, but after GROUP BY")
+
+
 def test_feedback_adds_nothing_for_a_column_no_table_has() -> None:
     trades = table("trades", ("ticker_id", "bigint"))
     ticker = table("ticker", ("id", "bigint"))

@@ -15,6 +15,7 @@ from askspark.llm.scripted import ScriptedLLM
 from askspark.record import ColumnInfo, ResultPreview
 from askspark.runs.rewrites import (
     Schema,
+    column_spelling,
     date_literal,
     moment_of_extreme,
     rewrite,
@@ -183,7 +184,57 @@ def test_the_schema_leaves_out_a_name_of_two_types() -> None:
         return TableInfo(database="d", name=name, columns=cols, format="parquet", location="/x")
 
     tables = [table("a", TS="timestamp", at="timestamp_ntz", day="date"), table("b", at="string")]
-    assert Schema.of("q", tables).types == {"ts": "timestamp", "day": "date"}
+    schema = Schema.of("q", [(tables[0], "a"), (tables[1], "b_2")])
+    assert schema.types == {"ts": "timestamp", "day": "date"}
+    assert schema.tables == {"a": {"TS", "at", "day"}, "b_2": {"at"}}
+
+
+DOCTORS = Schema(
+    "q", {}, {"doctors": frozenset({"doctorId", "specialty"}), "visits": frozenset({"doctor_id"})}
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (
+            "SELECT COUNT(*) FROM doctors d JOIN visits v ON d.doctor_id = v.doctor_id",
+            "d.`doctorId` = v.doctor_id",
+        ),
+        ("SELECT doctor_Id FROM doctors", "SELECT\n  `doctorId`"),  # unqualified: the read tables'
+        ("SELECT doctorid FROM visits JOIN doctors USING (x)", None),
+        ("SELECT Special_ty FROM doctors", "SELECT\n  `specialty`"),
+    ],
+)
+def test_a_column_is_written_as_its_table_spells_it(sql: str, fixed: str | None) -> None:
+    new = column_spelling(sql, DOCTORS)
+    assert new == fixed if fixed is None else new is not None and fixed in new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT d.doctorid FROM doctors d",  # the same name to Spark
+        "SELECT COUNT(*) AS doctor_id_n, doctor_idn FROM visits",  # no table has it spelt so
+        "SELECT doc_tor_id FROM (SELECT doctor_id AS doc_tor_id FROM visits) t",  # the query defines it
+        "SELECT x.doctor_id FROM elsewhere x",  # a table we do not know
+    ],
+)
+def test_spelling_leaves_other_columns_alone(sql: str) -> None:
+    assert column_spelling(sql, DOCTORS) is None
+
+
+def test_a_row_query_ordered_by_a_column_it_does_not_return_keeps_that_order() -> None:
+    columns = ("city", "name", "born")
+    sql = "SELECT city, name, born FROM patients WHERE born IS NOT NULL ORDER BY born, patient_id LIMIT 1"
+    result = preview([["Oslo", "Ada", "1950-01-01"]], columns)
+    new = top_per_group("For each city, which patient was born earliest?", sql, result)
+    assert new is not None and "patient_id AS order_by_1" in new
+    assert "PARTITION BY `city` ORDER BY `born`, `order_by_1`" in new and new.startswith(
+        "SELECT `city`, `name`, `born`\n"
+    )
+    grouped = "SELECT city, MIN(born) AS born FROM patients GROUP BY city ORDER BY born, patient_id LIMIT 1"
+    assert top_per_group("For each city, which patient was born earliest?", grouped, result) is None
 
 
 HOTTEST = "When did each device reach its highest temperature?"

@@ -548,7 +548,7 @@ def elsewhere(
     the join that reaches it ("`symbol` is in `ticker`; join on trades.ticker_id = ticker.id")."""
     err = attempt.error
     found = _UNRESOLVED.search(err.message) if err and err.kind == ErrorKind.UNRESOLVED_COLUMN else None
-    if found is None or len(tables) < 2:
+    if found is None:
         return []
     column = found.group(2)
     holders = [v for t, v in tables if any(c.name.lower() == column.lower() for c in t.columns)]
@@ -562,6 +562,8 @@ def elsewhere(
             f"{name} is a column of {sql_name(holders[0])}, but after GROUP BY only grouped columns and "
             f"aggregates can be used: add {name} to the GROUP BY, or use MIN({name}) or MAX({name})."
         ]
+    if len(tables) < 2:
+        return []
     keys = join_keys(tables) if keys is None else keys
     lines = []
     for holder in holders[:2]:

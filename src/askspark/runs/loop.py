@@ -433,7 +433,7 @@ class Run:
         assert self.llm is not None
         code = extract_code(completion.text, "python" if self.style == "ray" else self.llm.style)
         if code is not None:
-            fixed = fix_before_run(code, self.question, self.tables) if self.settings.rewrites else None
+            fixed = fix_before_run(code, self.question, self.named) if self.settings.rewrites else None
             return (fixed[1], None, fixed[0]) if fixed else (code, None, None)
         suggestion = (
             "reply with one ```sql block" if self.style == "sql" else "reply with one fenced code block"

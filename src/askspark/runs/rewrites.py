@@ -26,7 +26,7 @@ import ast
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
@@ -94,18 +94,29 @@ def _parse_select(sql: str) -> exp.Select | None:
 
 def _ordered_by_name(select: exp.Select, names: list[str]) -> list[exp.Ordered] | None:
     """The query's ORDER BY with each item written as an output column's name (``SUM(x) DESC`` becomes
-    ``total DESC`` when the query selects ``SUM(x) AS total``); None if an item is not an output."""
+    ``total DESC`` when the query selects ``SUM(x) AS total``). In a query of rows (no GROUP BY, no
+    aggregate, no DISTINCT) a column it orders by but does not return is added to its output
+    (``ORDER BY birth_date, patient_id``). None if an item is neither."""
     outputs = {s.unalias(): name for s, name in zip(select.expressions, names, strict=True)}
     ordered = []
     for item in select.args["order"].expressions:
         this = item.this
         name = this.name if isinstance(this, exp.Column) and this.name in names else outputs.get(this)
+        if name is None and isinstance(this, exp.Column) and _of_rows(select):
+            name = f"order_by_{len(select.expressions) - len(names) + 1}"
+            select.select(this.copy().as_(name), copy=False)
         if name is None:
             return None
         named = item.copy()
         named.set("this", exp.column(exp.to_identifier(name, quoted=True)))
         ordered.append(named)
     return ordered
+
+
+def _of_rows(select: exp.Select) -> bool:
+    """Whether the query returns rows of its input as they are: no GROUP BY, DISTINCT or aggregate."""
+    aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
+    return not (select.args.get("group") or select.args.get("distinct") or aggregates)
 
 
 def _ranks_all(select: exp.Select, result: ResultPreview, keys: list[str], n: int) -> bool:
@@ -152,14 +163,22 @@ class Schema:
 
     question: str
     types: dict[str, str]
+    tables: dict[str, frozenset[str]] = field(default_factory=dict)  # view name (lower) -> columns
 
     @classmethod
-    def of(cls, question: str, tables: Sequence[TableInfo]) -> Schema:
+    def of(cls, question: str, named: Sequence[tuple[TableInfo, str]]) -> Schema:
+        """From the tables as the model sees them, each with the view name the query reads it by."""
         seen: dict[str, set[str]] = {}
-        for table in tables:
+        for table, _ in named:
             for column in table.columns:
                 seen.setdefault(column.name.lower(), set()).add(column.type.lower())
-        return cls(question, {name: next(iter(t)) for name, t in seen.items() if len(t) == 1})
+        types = {name: next(iter(t)) for name, t in seen.items() if len(t) == 1}
+        tables = {view.lower(): frozenset(c.name for c in t.columns) for t, view in named}
+        return cls(question, types, tables)
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset().union(*self.tables.values())
 
     def has(self, column: exp.Column, *prefixes: str) -> bool:
         """Whether the column's type starts with one of ``prefixes`` ('timestamp', 'date')."""
@@ -235,13 +254,54 @@ def _is_day(node: exp.Expr) -> bool:
     return isinstance(node, exp.Literal) and node.is_string and bool(_DAY.match(node.this))
 
 
+def _spelling(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+def column_spelling(sql: str, schema: Schema) -> str | None:
+    """A column its table does not have, spelt like exactly one column the table has but for case
+    and underscores (``d.doctor_id`` for doctors' ``doctorId``): that column. An unqualified one is
+    looked up in the tables the query reads, unless the query defines the name itself. Spark's "did you mean" lists
+    the right name, yet the small model writes the name it expects again and again."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    aliases = {t.alias_or_name.lower(): t.name.lower() for t in tree.find_all(exp.Table)}
+    read = [schema.tables[t] for t in aliases.values() if t in schema.tables]
+    unqualified = frozenset().union(*read) if read else schema.names  # the columns of what it reads
+    defined = _defined(tree)
+    changed = False
+    for column in tree.find_all(exp.Column):
+        name = column.name
+        if not isinstance(column.this, exp.Identifier) or (not column.table and name.lower() in defined):
+            continue
+        own = schema.tables.get(aliases.get(column.table.lower(), "")) if column.table else unqualified
+        if own is None or name.lower() in {c.lower() for c in own}:
+            continue
+        if len(found := [c for c in own if _spelling(c) == _spelling(name)]) == 1:
+            column.set("this", exp.to_identifier(found[0], quoted=True))
+            changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _defined(tree: exp.Expr) -> set[str]:
+    """The names a query defines itself: column aliases, table and CTE aliases, CTE column lists."""
+    names = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+    names |= {t.alias_or_name.lower() for t in tree.find_all(exp.TableAlias, exp.Table)}
+    names |= {i.name.lower() for t in tree.find_all(exp.TableAlias) for i in t.columns}
+    return names
+
+
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
+    ("column_spelling", column_spelling),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
 )
 
 
-def fix_before_run(code: str, question: str, tables: Sequence[TableInfo]) -> tuple[str, str] | None:
+def fix_before_run(
+    code: str, question: str, named: Sequence[tuple[TableInfo, str]]
+) -> tuple[str, str] | None:
     """The code's query with every rule of :data:`BEFORE_RUN` applied, as ``(rule names, new code)``,
     or None when no rule changed it (or the code is not one ``spark.sql`` query)."""
     sql = sole_query(code)
@@ -249,13 +309,15 @@ def fix_before_run(code: str, question: str, tables: Sequence[TableInfo]) -> tup
         return None
     names: list[str] = []
     for name, rule in BEFORE_RUN:
-        new = rule(sql, Schema.of(question, tables))
+        new = rule(sql, Schema.of(question, named))
         if new is not None:
             sql, names = new, [*names, name]
     return (",".join(names), wrap_sql(sql)) if names else None
 
 
 NOTICES = {
+    "column_spelling": "askspark wrote a column as the table spells it (the query had its case or "
+    "underscores wrong)",
     "date_literal": "askspark compared a timestamp column's date with the day the query named "
     "(to_date(ts) = '2025-03-10'): a timestamp compared with a day means that day's midnight",
     "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
