@@ -90,6 +90,7 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
         expected_preview=expected.rows[:5],
         attempt_log=[
             {"number": a.number, "stage": a.stage, "temperature": a.temperature, "code": a.code,
+             "rewrite": a.rewrite,
              "error": f"{a.error.kind.value}: {a.error.message[:300]}" if a.error else None}
             for a in answer.attempts
         ],
