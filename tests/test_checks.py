@@ -49,6 +49,11 @@ TRIGGERS = [
         preview(["device", "page", "views"], [["ios", "/a", 3], ["ios", "/b", 2], ["ios", "/c", 1]]),
     ),
     (
+        checks.one_row_for_each,
+        "For each day of March, which device was coldest? Give the lowest temperature.",
+        preview(["date", "device", "temp"], [["2025-03-01", "a", -2.0]], ["date", "string", "double"]),
+    ),
+    (
         checks.null_column,
         "Show each order with its customer's country.",
         preview(["order_id", "country"], [[1, None], [2, None]]),

@@ -120,12 +120,15 @@ def _tokens(column: str) -> list[str]:
 
 def matching_columns(word: str, result: ResultPreview) -> list[int]:
     """Indexes of the result columns named after ``word`` ('customer' -> customer, customer_id), but not
-    a measure named after it ('items_per_order', 'avg_order_revenue' are not order columns)."""
+    a measure named after it ('items_per_order', 'avg_order_revenue' are not order columns); for 'day'
+    with no column named so, the first date column ('for each day' answered with ``to_date(ts) AS d``)."""
     found = []
     for index, column in enumerate(result.columns):
         tokens = [_singular(t) for t in _tokens(column.name)]
         if _names(word, tokens) and not _MEASURE_TOKENS & set(tokens):
             found.append(index)
+    if not found and word.lower() == "day":  # "for each day" is keyed by a date, whatever its name
+        found = [i for i, c in enumerate(result.columns) if c.type.lower() == "date"][:1]
     return found
 
 
