@@ -141,6 +141,24 @@ def test_unchanged_objects_of_a_prefix_are_linked_not_downloaded(
     assert pq.read_table(after / "part-1.parquet").column("id").to_pylist() == [9]
 
 
+def test_the_cache_removes_the_least_recently_used_locations_to_stay_within_its_limit(
+    s3_settings: Settings, bucket: object, tmp_path: Path
+) -> None:
+    client = bucket
+    for name in "abc":
+        client.put_object(Bucket="lake", Key=f"lru/{name}.csv", Body=ORDERS.encode())  # type: ignore[attr-defined]
+    limit = 2 * len(ORDERS) + 10  # two of the three fit
+    cache = s3.S3Cache(s3_settings.model_copy(update={"home": tmp_path, "s3_cache_max_bytes": limit}))
+    a, b = (cache.fetch(cache.listing(f"s3://lake/lru/{n}.csv")) for n in "ab")
+    assert cache.fetch(cache.listing("s3://lake/lru/a.csv")) == a  # a hit: a is now the most recent
+    c = cache.fetch(cache.listing("s3://lake/lru/c.csv"))
+    assert a.is_file() and c.is_file() and not b.exists()  # b, least recently used, made room for c
+    held = [f for f in (tmp_path / "s3cache").rglob("*.csv") if f.is_file()]
+    assert sum(f.stat().st_size for f in held) <= limit and len(held) == 2
+    assert cache.fetch(cache.listing("s3://lake/lru/b.csv")).read_text() == ORDERS  # fetched anew
+    assert not a.exists() and c.is_file()
+
+
 def test_the_endpoint_comes_from_aws_endpoint_url_too(
     s3_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

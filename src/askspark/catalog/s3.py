@@ -9,8 +9,9 @@ A location is one object (``s3://bucket/sales.csv``) or a prefix of many (a Parq
 object, ListObjectsV2 for a prefix, every call with a deadline) and names the cached copy by its
 objects' keys and ETags: an unchanged location is a cache hit, a changed ETag fetches anew (objects of a
 prefix that did not change are linked from the previous copy, not downloaded again). Older copies of
-the location are removed. The data one location may bring into the cache is bounded by
-``s3_cache_max_bytes``; above it the data belongs on a cluster engine.
+the location are removed. The cache is bounded by ``s3_cache_max_bytes``: a location larger than it
+belongs on a cluster engine, and before a new copy is fetched the least recently used other locations
+are removed until the copy fits.
 
 Layout: ``s3cache/BUCKET/H(location)/VERSION/...`` with ``VERSION.json`` beside it (keys, ETags, sizes).
 The catalog layer owns this because it is where data locations are described: file schemas are inferred
@@ -25,6 +26,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -202,10 +206,13 @@ class S3Cache:
         final = home / listing.version
         if not final.is_dir():
             home.mkdir(parents=True, exist_ok=True)
+            evict(self.root, self.settings.s3_cache_max_bytes - listing.size, keep=home)
             self._download(listing, home, final)
         for old in home.iterdir():
             if not old.name.startswith(".") and old.name.split(".", 1)[0] != listing.version:
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+        now = time.time_ns()  # the last use, exact (a directory's own mtime has a coarse clock)
+        os.utime(home, ns=(now, now))
         return final if listing.prefix is not None else final / _relative(listing, listing.objects[0])
 
     def home(self, listing: Listing) -> Path:
@@ -254,6 +261,43 @@ class S3Cache:
 def cache_root(settings: Settings) -> Path:
     """Where cached S3 data lives; the local Spark server reads it (read-only) like the uploads."""
     return settings.home / "s3cache"
+
+
+_EVICTING = threading.Lock()  # one eviction at a time: two would count the same bytes as freed
+
+
+def evict(root: Path, room: int, keep: Path) -> list[Path]:
+    """Remove the least recently used locations (but ``keep``, and any being fetched) until the cache
+    holds at most ``room`` bytes besides ``keep``; the removed locations' directories. A question
+    still reading a removed copy may fail (asked again, it fetches the location anew)."""
+    with _EVICTING:
+        candidates = [h for h in root.glob("*/" + "?" * 16) if h != keep and not any(h.glob(".fetch-*"))]
+        sizes = {h: size for h in candidates if (size := _cached_bytes(h)) > 0}  # 0: not fetched yet
+        homes = list(sizes)
+        total, removed = sum(sizes.values()), []
+        for home in sorted(homes, key=lambda h: (_last_use(h), h.name)):
+            if total <= max(room, 0):
+                break
+            shutil.rmtree(home, ignore_errors=True)
+            total -= sizes[home]
+            removed.append(home)
+        return removed
+
+
+def _cached_bytes(home: Path) -> int:
+    """The bytes a location's copies hold, from their manifests (no walk over the data)."""
+    total = 0
+    for manifest in home.glob("?" * 16 + ".json"):
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            total += sum(o["size"] for o in json.loads(manifest.read_text())["objects"])
+    return total
+
+
+def _last_use(home: Path) -> int:
+    try:
+        return home.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _relative(listing: Listing, obj: S3Object) -> PurePosixPath:
