@@ -213,6 +213,7 @@ def test_bounded_document_cuts_logs_then_rows() -> None:
             {"code": "c", "result": {"columns": [], "rows": rows, "truncated": False}, "count": 1}
         ],
         "notices": [],
+        "chart": {"data": {"values": [{"n": i, "s": "x" * 50} for i in range(1000)]}},
     }
     small = bounded(doc, 20_000)
     assert len(json.dumps(small)) <= 20_000
@@ -220,5 +221,6 @@ def test_bounded_document_cuts_logs_then_rows() -> None:
     assert small["result"]["rows"][0] == [0, "x" * 50]  # cut from the end
     assert len(small["attempts"][0]["logs"]) == LOG_CHARS
     assert "cut to 20000 bytes" in small["notices"][-1]
+    assert small["chart"] is None and "chart was left out" in small["notices"][0]
     assert len(doc["result"]["rows"]) == 1000  # the caller's document is left alone
     assert bounded(doc, 10_000_000) is doc

@@ -312,14 +312,18 @@ LOG_CHARS = 2000  # an attempt's log beyond this is cut first when a document is
 
 
 def bounded(doc: dict[str, Any], limit: int) -> dict[str, Any]:
-    """The answer document within ``limit`` bytes of JSON: long attempt logs cut, then the result's and the
-    alternatives' rows halved until it fits (``truncated`` set, a notice says so). An agent's context is
-    small; the full result stays on disk (``result.location``) and in ``get_run``."""
+    """The answer document within ``limit`` bytes of JSON: long attempt logs cut, then the chart (its
+    spec carries up to a result's worth of values) left out, then the result's and the alternatives' rows
+    halved until it fits (``truncated`` set, a notice says so). An agent's context is small; the full
+    result stays on disk (``result.location``) and in ``get_run``."""
     if _size(doc) <= limit:
         return doc
     doc = json.loads(json.dumps(doc))
     for attempt in doc.get("attempts", []):
         attempt["logs"] = attempt.get("logs", "")[-LOG_CHARS:]
+    if _size(doc) > limit and doc.get("chart") is not None:
+        doc["chart"] = None
+        doc.setdefault("notices", []).append("the chart was left out for MCP (get_run has it)")
     previews = [p for p in [doc.get("result"), *(a["result"] for a in doc.get("alternatives", []))] if p]
     while _size(doc) > limit and any(p["rows"] for p in previews):
         for preview in previews:
