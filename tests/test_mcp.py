@@ -25,7 +25,8 @@ from askspark.settings import Settings
 from live_server import LiveServer, script, sql
 
 AVG_CLOSE = "SELECT symbol, ROUND(AVG(close), 2) AS avg_close FROM nasdaq GROUP BY symbol ORDER BY symbol"
-TOOLS = {"ask", "run_code", "list_tables", "describe_table", "get_run"}
+TOOLS = {"ask", "run_code", "list_tables", "describe_table", "get_run", "verify"}
+TOP_CLOSE = "SELECT symbol, MAX(close) AS top_close FROM nasdaq GROUP BY symbol ORDER BY symbol"
 TOKEN = "mcp-test-token"
 
 
@@ -71,6 +72,7 @@ def test_stdio_tools_ask_get_run_and_errors(settings: Settings, shared_engine: N
         )
         run = await client.call_tool("get_run", {"run_id": answer.structured_content["run_id"]})
         bad, _ = await ask(client, {"question": "Average close", "tables": ["northwind.nasdaqq"]})
+        unknown = await client.call_tool("verify", {"run_id": "no-such-run"})
         listing = await client.call_tool("list_tables", {"database": "northwind"})
         resources = {str(r.uri) for r in (await client.list_resources()).resources}
         table = await client.read_resource("askspark://table/northwind.nasdaq")
@@ -93,6 +95,7 @@ def test_stdio_tools_ask_get_run_and_errors(settings: Settings, shared_engine: N
     error = json.loads(got["bad"].content[0].text)["error"]
     assert error["code"] == "not_found" and "northwind.nasdaqq" in error["message"]
     assert "northwind.nasdaq" in error["suggestion"]
+    assert got["unknown"].is_error and "no-such-run" in got["unknown"].structured_content["error"]["message"]
     assert "northwind.nasdaq" in got["listing"].structured_content["tables"]
     assert "askspark://table/northwind.nasdaq" in got["resources"]
     assert json.loads(got["table"].contents[0].text)["name"] == "nasdaq"
@@ -155,15 +158,25 @@ def test_http_mount_requires_the_token(token_server: LiveServer) -> None:
 @pytest.mark.slow
 def test_http_mount_with_the_token(token_server: LiveServer, tmp_path: Path) -> None:
     model = script(tmp_path / "http.json", [sql(AVG_CLOSE)] * 3)
+    then = script(tmp_path / "then.json", [sql(TOP_CLOSE)] * 3)
 
-    async def session(client: Client) -> tuple[Any, Any, list[str]]:
+    async def session(client: Client) -> dict[str, Any]:
         tools = await client.list_tools()
         answer, progress = await ask(
             client, {"question": "Average close per symbol", "tables": ["northwind.nasdaq"], "model": model}
         )
-        return tools, answer, progress
+        run_id = answer.structured_content["run_id"]
+        verified = await client.call_tool("verify", {"run_id": run_id})
+        # A follow-up by conversation: no tables named, it runs on the first turn's.
+        follow, _ = await ask(
+            client, {"question": "And the highest?", "conversation_id": run_id, "model": then}
+        )
+        both, _ = await ask(client, {"question": "q", "conversation_id": run_id, "follow_up": run_id})
+        undone = await client.call_tool("verify", {"run_id": run_id, "undo": True})
+        return locals()
 
-    tools, answer, progress = drive(http_client(token_server.url, TOKEN), session)
+    got = drive(http_client(token_server.url, TOKEN), session)
+    tools, answer, progress = got["tools"], got["answer"], got["progress"]
     assert {t.name for t in tools.tools} >= TOOLS
     doc = answer.structured_content
     assert doc["status"] == "succeeded" and len(doc["result"]["rows"]) == 6, [
@@ -177,6 +190,17 @@ def test_http_mount_with_the_token(token_server: LiveServer, tmp_path: Path) -> 
         timeout=30,
     )
     assert run.json()["code"] == doc["code"]
+    # verify marks the run right (the HTTP API's verified answers); undo takes it back.
+    assert got["verified"].structured_content == {
+        "run_id": doc["run_id"], "verified": True, "question": "Average close per symbol",
+        "tables": ["northwind.nasdaq"],
+    }  # fmt: skip
+    assert got["undone"].structured_content == {"run_id": doc["run_id"], "verified": False}
+    follow = got["follow"].structured_content
+    assert follow["status"] == "succeeded" and follow["tables"] == ["northwind.nasdaq"], follow
+    assert follow["follow_up_of"] == doc["run_id"] and follow["conversation_id"] == doc["run_id"]
+    assert "top_close" in follow["code"]
+    assert got["both"].is_error and "conversation_id" in got["both"].structured_content["error"]["message"]
 
 
 def test_bounded_document_cuts_logs_then_rows() -> None:
@@ -189,6 +213,7 @@ def test_bounded_document_cuts_logs_then_rows() -> None:
             {"code": "c", "result": {"columns": [], "rows": rows, "truncated": False}, "count": 1}
         ],
         "notices": [],
+        "chart": {"data": {"values": [{"n": i, "s": "x" * 50} for i in range(1000)]}},
     }
     small = bounded(doc, 20_000)
     assert len(json.dumps(small)) <= 20_000
@@ -196,5 +221,6 @@ def test_bounded_document_cuts_logs_then_rows() -> None:
     assert small["result"]["rows"][0] == [0, "x" * 50]  # cut from the end
     assert len(small["attempts"][0]["logs"]) == LOG_CHARS
     assert "cut to 20000 bytes" in small["notices"][-1]
+    assert small["chart"] is None and "chart was left out" in small["notices"][0]
     assert len(doc["result"]["rows"]) == 1000  # the caller's document is left alone
     assert bounded(doc, 10_000_000) is doc

@@ -7,8 +7,10 @@ Real Spark (the kernel joins the session's server), a scripted model.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,7 @@ def test_notebook_magics_register_and_answer(
     assert "ROUND(AVG(close), 2)" in shown[1] and "attempt(s)</summary>" in shown[1], shown[1]
     assert "avg_close" in shown[1] and "AAPL" in shown[1]
     assert re.search(r"attempt \d+ \([0-9.]+ s\): ok", shown[1]), shown[1]  # printed as it ended
+    assert chart_labels(shown[1]) >= {"AAPL", "avg_close"}, shown[1]  # the chart, rendered offline
     assert "uploads.sales [('region', 'string'), ('amount', 'bigint')]" in shown[2], shown[2]
     # The frame registered by name, asked about by the line magic; a hostile cell is shown as text.
     assert "SUM(amount)" in shown[3] and "total" in shown[3], shown[3]
@@ -80,6 +83,17 @@ def test_notebook_magics_register_and_answer(
     assert "&lt;script&gt;" in rendered[3] and HOSTILE not in rendered[3]
     assert "succeeded" in rendered[4] and "&lt;script&gt;" in rendered[4] and HOSTILE not in rendered[4]
     assert "{'region': ['<script>alert(1)</script>', 'north', 'south'], 'total': [1, 15, 20]} 3" in shown[5]
+
+
+def chart_labels(shown: str) -> set[str]:
+    """The text of the chart image an answer's HTML shows (its SVG is inline as a data URI)."""
+    found = re.search(
+        r'<img class="askspark-chart" alt="[^"]*" src="data:image/svg\+xml;base64,([^"]+)"', shown
+    )
+    assert found, "no chart image"
+    svg = base64.b64decode(found[1]).decode()
+    assert "<script" not in svg  # a label from the data is escaped text in the SVG too
+    return {unescape(t) for t in re.findall(r">([^<>]+)</text>", svg)}
 
 
 def test_magic_options_are_the_cli_flags() -> None:
@@ -117,6 +131,26 @@ def test_answer_display_escapes_and_converts(tmp_path: Path) -> None:
     assert answer.to_pandas().to_dict("list") == {"<b>name</b>": [HOSTILE, None], "n": [1, 2]}
     assert answer.to_arrow(max_rows=1).num_rows == 1
     assert answer.model_copy(update={"result": None}).to_arrow().num_columns == 0
+    assert "askspark-chart" not in html  # one value per label: no chart fits
+
+
+def test_answer_display_shows_the_chart_with_labels_as_text() -> None:
+    from datetime import UTC, datetime
+
+    from askspark.results.chart import choose_chart
+
+    result = ResultPreview(
+        columns=[ColumnInfo(name="region", type="string"), ColumnInfo(name="total", type="bigint")],
+        rows=[[HOSTILE, 1], ["north", 15], ["south", 20]],
+        truncated=False,
+    )
+    answer = Answer(
+        status="succeeded", run_id="r2", question="q", engine="local", model="scripted",
+        result=result, chart=choose_chart(result), created_at=datetime.now(UTC),
+    )  # fmt: skip
+    html = answer._repr_html_()
+    assert chart_labels(html) >= {HOSTILE, "north", "south", "total"}  # escaped SVG text, never markup
+    assert HOSTILE not in html  # the SVG is an image (base64): a script in it never runs
 
 
 def test_register_rejects_what_it_cannot_write(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from askspark import api
 from askspark.catalog import s3
+from askspark.catalog.base import TableInfo
 from askspark.engines.auto import AutoEngine
 from askspark.engines.base import Execution, Job, Limits, bindings_for
 from askspark.errors import AccessDeniedError, AskSparkError, NotFoundError, TooLargeError, UsageError
@@ -141,6 +142,24 @@ def test_unchanged_objects_of_a_prefix_are_linked_not_downloaded(
     assert pq.read_table(after / "part-1.parquet").column("id").to_pylist() == [9]
 
 
+def test_the_cache_removes_the_least_recently_used_locations_to_stay_within_its_limit(
+    s3_settings: Settings, bucket: object, tmp_path: Path
+) -> None:
+    client = bucket
+    for name in "abc":
+        client.put_object(Bucket="lake", Key=f"lru/{name}.csv", Body=ORDERS.encode())  # type: ignore[attr-defined]
+    limit = 2 * len(ORDERS) + 10  # two of the three fit
+    cache = s3.S3Cache(s3_settings.model_copy(update={"home": tmp_path, "s3_cache_max_bytes": limit}))
+    a, b = (cache.fetch(cache.listing(f"s3://lake/lru/{n}.csv")) for n in "ab")
+    assert cache.fetch(cache.listing("s3://lake/lru/a.csv")) == a  # a hit: a is now the most recent
+    c = cache.fetch(cache.listing("s3://lake/lru/c.csv"))
+    assert a.is_file() and c.is_file() and not b.exists()  # b, least recently used, made room for c
+    held = [f for f in (tmp_path / "s3cache").rglob("*.csv") if f.is_file()]
+    assert sum(f.stat().st_size for f in held) <= limit and len(held) == 2
+    assert cache.fetch(cache.listing("s3://lake/lru/b.csv")).read_text() == ORDERS  # fetched anew
+    assert not a.exists() and c.is_file()
+
+
 def test_the_endpoint_comes_from_aws_endpoint_url_too(
     s3_settings: Settings, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -182,20 +201,35 @@ def test_data_over_the_limit_is_a_clear_error_on_local_and_goes_to_the_cluster_w
     with pytest.raises(TooLargeError) as file_refused:
         api.select(api.Request(question="q", files=["s3://lake/sales/orders.csv"]), small)
     assert "cluster engine" in (file_refused.value.suggestion or "")
+    assert "--engine auto" in (file_refused.value.suggestion or "")  # auto reads a CSV file this large too
 
     auto = api.Request(question="q", tables=["glue:s3lake.events"], engine="auto")
     selection = api.select(auto, auto.settings(small))
     assert selection.tables[0].location == "s3://lake/events/"  # no local copy
-    job = Job(
-        run_id="r",
-        attempt=1,
-        code="",
-        tables=bindings_for(selection.tables),
-        limits=Limits(),
-        output_dir="/x",
-    )
-    where, why = AutoEngine(small, local=None).choose(job)  # type: ignore[arg-type]
+    where, why = auto_choice(selection.tables, small)
     assert where == "cluster" and "s3://lake/events/" in why
+
+
+def auto_choice(tables: list[TableInfo], settings: Settings) -> tuple[str, str]:
+    job = Job(run_id="r", attempt=1, code="", tables=bindings_for(tables), limits=Limits(), output_dir="/x")
+    return AutoEngine(settings, local=None).choose(job)  # type: ignore[arg-type]
+
+
+def test_a_csv_file_over_the_limit_is_described_from_its_first_bytes_and_goes_to_the_cluster_with_auto(
+    s3_settings: Settings, bucket: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket.put_object(Bucket="lake", Key="head/orders.csv", Body=ORDERS.encode())  # type: ignore[attr-defined]
+    monkeypatch.setattr(s3, "HEAD_BYTES", 30)  # "region,amount\nnorth,10\nsouth,5": cut at the last line
+    small = s3_settings.model_copy(update={"s3_cache_max_bytes": 16, "engine": "auto"})
+    [table] = api.select(api.Request(question="q", files=["s3://lake/head/orders.csv"]), small).tables
+    assert table.location == "s3://lake/head/orders.csv" and table.format == "csv"  # no local copy
+    assert [(c.name, c.type) for c in table.columns] == [("region", "string"), ("amount", "bigint")]
+    assert table.columns[0].samples == ["north"] and table.columns[0].values is None
+    assert table.row_count is None and table.details["described_from"] == "its first 30 B"
+    assert auto_choice([table], small)[0] == "cluster"
+    with pytest.raises(TooLargeError) as parquet_refused:  # a Parquet schema is not in its first bytes
+        api.select(api.Request(question="q", files=["s3://lake/events/year=2023/part-0.parquet"]), small)
+    assert "register it as a table" in (parquet_refused.value.suggestion or "")
 
 
 @pytest.mark.slow

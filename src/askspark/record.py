@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MAX_FRAME_ROWS = 1_000_000  # Answer.to_arrow / to_pandas: rows read from the full result at most
 HTML_ROWS = 20  # result rows in an answer's notebook display
+VL_VERSION = "6.4"  # the Vega-Lite vl-convert renders with: the web UI's (interfaces/web/package.json)
 
 
 class ErrorKind(StrEnum):
@@ -226,8 +227,8 @@ class Answer(BaseModel):
         return self.to_arrow(max_rows).to_pandas()
 
     def to_html(self, rows: int = HTML_ROWS) -> str:
-        """The answer for a notebook: status, notices, code, attempts and the first ``rows`` result rows.
-        Everything from the data or the model is escaped: a hostile cell shows as text."""
+        """The answer for a notebook: status, notices, code, attempts, the chart and the first ``rows``
+        result rows. Everything from the data or the model is escaped: a hostile cell shows as text."""
         return answer_html(self, rows)
 
     def _repr_html_(self) -> str:  # Jupyter's rich display
@@ -251,12 +252,41 @@ def answer_html(answer: Answer, rows: int = HTML_ROWS) -> str:
         outcome = "ok" if attempt.error is None else f"{attempt.error.kind.value}: {attempt.error.message}"
         parts.append(f"<li>{escape(attempt.stage)}, {attempt.seconds:.1f} s: {escape(outcome)}</li>")
     parts.append("</ol></details>")
+    if answer.chart is not None:
+        parts.append(_chart_html(answer.chart))
     if answer.result is not None and rows > 0:
         parts.append(_result_html(answer.result, rows))
     if answer.error is not None and answer.error.suggestion:
         parts.append(f"<p>hint: {escape(answer.error.suggestion)}</p>")
     parts.append(f"<p>{escape(answer.summary)}</p></div>")
     return "".join(parts)
+
+
+def chart_svg(spec: dict[str, Any]) -> str:
+    """The Vega-Lite chart as SVG, rendered offline: vl-convert runs Vega in-process and may load
+    nothing from any URL (the spec carries its data).
+
+    Raises:
+        ImportError: vl-convert-python (the ``charts`` extra) is not installed.
+    """
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(spec, vl_version=VL_VERSION, allowed_base_urls=[]))
+
+
+def _chart_html(spec: dict[str, Any]) -> str:
+    """The chart as an image of its SVG. An ``<img>`` never runs a script an SVG might carry (the
+    labels are data), and a notebook saved with it shows the chart with nothing to load."""
+    from base64 import b64encode
+    from html import escape
+
+    try:
+        svg = chart_svg(spec)
+    except ImportError:
+        return "<p><small>chart: pip install 'askspark[charts]' to show it</small></p>"
+    title = escape(str(spec.get("description", "chart")))
+    data = b64encode(svg.encode()).decode()
+    return f'<p><img class="askspark-chart" alt="{title}" src="data:image/svg+xml;base64,{data}"></p>'
 
 
 def _result_html(result: ResultPreview, rows: int) -> str:

@@ -143,9 +143,9 @@ class Settings(BaseSettings):
     s3_cache_max_bytes: int = Field(
         1024 * 1024 * 1024,
         ge=0,
-        description="Largest S3 location (one object, or all objects under a prefix) the local engine "
-        "fetches into its read-through cache (home/s3cache); larger data is an error on the local engine "
-        "and runs on auto_cluster with the auto engine.",
+        description="Size of the local engine's S3 read-through cache (home/s3cache): the least recently "
+        "used locations are removed to make room; one location (an object, or all objects under a prefix) "
+        "larger than it is an error on the local engine and runs on auto_cluster with the auto engine.",
     )
     s3_timeout_seconds: float = Field(
         10.0,

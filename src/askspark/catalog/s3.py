@@ -9,8 +9,10 @@ A location is one object (``s3://bucket/sales.csv``) or a prefix of many (a Parq
 object, ListObjectsV2 for a prefix, every call with a deadline) and names the cached copy by its
 objects' keys and ETags: an unchanged location is a cache hit, a changed ETag fetches anew (objects of a
 prefix that did not change are linked from the previous copy, not downloaded again). Older copies of
-the location are removed. The data one location may bring into the cache is bounded by
-``s3_cache_max_bytes``; above it the data belongs on a cluster engine.
+the location are removed. The cache is bounded by ``s3_cache_max_bytes``: a location larger than it
+belongs on a cluster engine, and before a new copy is fetched the least recently used other locations
+are removed until the copy fits. A CSV or JSON-lines file over the limit is described from its first
+bytes and keeps its ``s3://`` location (the ``auto`` engine sends it to its cluster).
 
 Layout: ``s3cache/BUCKET/H(location)/VERSION/...`` with ``VERSION.json`` beside it (keys, ETags, sizes).
 The catalog layer owns this because it is where data locations are described: file schemas are inferred
@@ -25,6 +27,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
+import time
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -46,6 +51,8 @@ _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")  # S3's bucket naming
 _SKIPPED = ("/", "_$folder$")  # directory markers, not data
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _CHUNK = 1024 * 1024
+HEAD_BYTES = 1024 * 1024  # read of a file over the cache limit to learn its schema and samples
+_HEAD_FORMATS = (".csv", ".json", ".jsonl", ".ndjson")  # line formats: a head cut at a line reads alone
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError")
 
@@ -202,11 +209,31 @@ class S3Cache:
         final = home / listing.version
         if not final.is_dir():
             home.mkdir(parents=True, exist_ok=True)
+            evict(self.root, self.settings.s3_cache_max_bytes - listing.size, keep=home)
             self._download(listing, home, final)
-        for old in home.iterdir():
-            if not old.name.startswith(".") and old.name.split(".", 1)[0] != listing.version:
-                shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+        _drop_other_versions(home, listing.version)
+        now = time.time_ns()  # the last use, exact (a directory's own mtime has a coarse clock)
+        os.utime(home, ns=(now, now))
         return final if listing.prefix is not None else final / _relative(listing, listing.objects[0])
+
+    def head_table(self, listing: Listing, name: str) -> TableInfo:
+        """One CSV or JSON-lines object described from its first ``HEAD_BYTES`` (cut at the last whole
+        line): columns, types and samples; no row count, and no column's full list of values (the
+        rest of the object may hold others). Nothing is kept but what was learned."""
+        from askspark.catalog.files import infer_table  # pyarrow only when describing
+
+        obj = listing.objects[0]
+        with tempfile.TemporaryDirectory(prefix="askspark-s3head-") as tmp:
+            target = Path(tmp) / _relative(listing, obj)
+            self._get(listing.uri, obj, target, first_bytes=HEAD_BYTES)
+            head = target.read_bytes()
+            target.write_bytes(head[: head.rfind(b"\n") + 1] or head)
+            info = infer_table(target, database="files", name=name, sample_values=self.settings.sample_values)
+        info.row_count = None
+        for column in info.columns:
+            column.values = None
+        info.details = {**info.details, "described_from": f"its first {human_bytes(HEAD_BYTES)}"}
+        return info
 
     def home(self, listing: Listing) -> Path:
         """The directory of a location's cached copies (one per version, and what was learned of each)."""
@@ -235,10 +262,12 @@ class S3Cache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _get(self, uri: S3Uri, obj: S3Object, target: Path) -> None:
+    def _get(self, uri: S3Uri, obj: S3Object, target: Path, first_bytes: int | None = None) -> None:
+        """The object (or its ``first_bytes``) into ``target``."""
+        # IfMatch: the object must still be the version listed, or the copy would be misnamed.
+        part = {"Range": f"bytes=0-{first_bytes - 1}"} if first_bytes else {}
         try:
-            # IfMatch: the object must still be the version listed, or the copy would be misnamed.
-            body = self.client.get_object(Bucket=uri.bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
+            body = self.client.get_object(Bucket=uri.bucket, Key=obj.key, IfMatch=obj.etag, **part)["Body"]
             with body, open(target, "wb") as out:
                 for chunk in body.iter_chunks(_CHUNK):  # each read is bounded by s3_timeout_seconds
                     out.write(chunk)
@@ -254,6 +283,50 @@ class S3Cache:
 def cache_root(settings: Settings) -> Path:
     """Where cached S3 data lives; the local Spark server reads it (read-only) like the uploads."""
     return settings.home / "s3cache"
+
+
+def _drop_other_versions(home: Path, version: str) -> None:
+    """Remove a location's copies and what was learned of them, but ``version``'s."""
+    for old in home.iterdir():
+        if not old.name.startswith(".") and old.name.split(".", 1)[0] != version:
+            shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
+
+
+_EVICTING = threading.Lock()  # one eviction at a time: two would count the same bytes as freed
+
+
+def evict(root: Path, room: int, keep: Path) -> list[Path]:
+    """Remove the least recently used locations (but ``keep``, and any being fetched) until the cache
+    holds at most ``room`` bytes besides ``keep``; the removed locations' directories. A question
+    still reading a removed copy may fail (asked again, it fetches the location anew)."""
+    with _EVICTING:
+        candidates = [h for h in root.glob("*/" + "?" * 16) if h != keep and not any(h.glob(".fetch-*"))]
+        sizes = {h: size for h in candidates if (size := _cached_bytes(h)) > 0}  # 0: not fetched yet
+        homes = list(sizes)
+        total, removed = sum(sizes.values()), []
+        for home in sorted(homes, key=lambda h: (_last_use(h), h.name)):
+            if total <= max(room, 0):
+                break
+            shutil.rmtree(home, ignore_errors=True)
+            total -= sizes[home]
+            removed.append(home)
+        return removed
+
+
+def _cached_bytes(home: Path) -> int:
+    """The bytes a location's copies hold, from their manifests (no walk over the data)."""
+    total = 0
+    for manifest in home.glob("?" * 16 + ".json"):
+        with suppress(OSError, ValueError, KeyError, TypeError):
+            total += sum(o["size"] for o in json.loads(manifest.read_text())["objects"])
+    return total
+
+
+def _last_use(home: Path) -> int:
+    try:
+        return home.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _relative(listing: Listing, obj: S3Object) -> PurePosixPath:
@@ -321,8 +394,9 @@ def s3_error(exc: Exception, uri: S3Uri) -> AskSparkError:
 def too_large(location: str, size: int, settings: Settings, *, file: bool) -> TooLargeError:
     """The data at ``location`` is over the local cache's limit: say where it can run instead."""
     where = (
-        "register it as a table (e.g. in Glue, whose schema needs no local copy) and ask with --engine auto "
-        "or a cluster engine (connect, emr-serverless)"
+        "its schema is read from its data, and only CSV and JSON-lines files are described from their "
+        "first bytes: register it as a table (e.g. in Glue, whose schema needs no local copy) and ask "
+        "with --engine auto or a cluster engine (connect, emr-serverless)"
         if file
         else "use --engine auto (it sends data this large to its cluster engine, auto_cluster) or a "
         "cluster engine (--engine connect or emr-serverless)"
@@ -393,15 +467,20 @@ def describe_file(location: str, settings: Settings, name: str) -> TableInfo:
     samples and values inferred from the cached copy once per version (kept beside the copy, so a
     later question on the unchanged object reads neither S3 nor the data again).
 
+    A file over ``s3_cache_max_bytes`` is described from its first bytes (:meth:`S3Cache.head_table`)
+    and keeps its ``s3://`` location: the local engine refuses it (:func:`localize`), ``auto`` sends it
+    to its cluster.
+
     Raises:
-        TooLargeError: over ``s3_cache_max_bytes`` (a file's schema is read from its data).
+        TooLargeError: a Parquet file, a compressed file or a prefix over ``s3_cache_max_bytes`` (their
+            schema is not in their first bytes).
     """
     from askspark.catalog.files import infer_table  # pyarrow only when describing
 
     cache = S3Cache(settings)
     listing = cache.listing(location)
     if listing.size > settings.s3_cache_max_bytes:
-        raise too_large(location, listing.size, settings, file=True)
+        return _described_from_head(cache, listing, location, name)
     path = cache.fetch(listing)
     memo = cache.home(listing) / f"{listing.version}.table-{settings.sample_values}.json"
     if memo.is_file():
@@ -410,6 +489,26 @@ def describe_file(location: str, settings: Settings, name: str) -> TableInfo:
         info = infer_table(path, database="files", name=name, sample_values=settings.sample_values)
         memo.write_text(info.model_dump_json())
     info.name, info.location = name, str(path)
+    info.details = {**info.details, "s3_location": location}
+    return info
+
+
+def _described_from_head(cache: S3Cache, listing: Listing, location: str, name: str) -> TableInfo:
+    """A file too large for the cache, described from its head once per version (kept beside where
+    its copy would be), at its ``s3://`` location."""
+    settings = cache.settings
+    if listing.prefix is not None or not listing.uri.key.lower().endswith(_HEAD_FORMATS):
+        raise too_large(location, listing.size, settings, file=True)
+    home = cache.home(listing)
+    memo = home / f"{listing.version}.head-{settings.sample_values}.json"
+    if memo.is_file():
+        info = TableInfo.model_validate_json(memo.read_text())
+    else:
+        info = cache.head_table(listing, name)
+        home.mkdir(parents=True, exist_ok=True)
+        _drop_other_versions(home, listing.version)
+        memo.write_text(info.model_dump_json())
+    info.name, info.location = name, location
     info.details = {**info.details, "s3_location": location}
     return info
 

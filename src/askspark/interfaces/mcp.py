@@ -7,8 +7,9 @@ Two transports, one server (:func:`create_server`):
   the HTTP server's queue like ``/v1/ask`` (:func:`mount`).
 
 Tools: ``ask`` and ``run_code`` (their arguments are the fields of :class:`~askspark.request.Options`, so
-a new ask option is a new tool argument with no edit here), ``list_tables``, ``describe_table`` and
-``get_run``. Catalog tables are resources (``askspark://table/DB.TABLE``). A run's progress (each attempt's
+a new ask option is a new tool argument with no edit here; ``ask`` also takes ``conversation_id`` to
+follow a conversation's newest turn, as ``follow_up`` follows one run), ``list_tables``,
+``describe_table``, ``get_run`` and ``verify`` (mark a run's answer as right, or take that back). Catalog tables are resources (``askspark://table/DB.TABLE``). A run's progress (each attempt's
 stages and outcome) arrives as MCP progress notifications when the client asks for them. askspark's errors
 are tool errors (``isError``) whose content is the one error shape (:meth:`AskSparkError.to_dict`).
 
@@ -32,7 +33,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import CallToolResult, Resource, TextContent
 from pydantic import Field
 
-from askspark.errors import AskSparkError, NotFoundError
+from askspark.errors import AskSparkError, NotFoundError, UsageError
 from askspark.interfaces.progress import progress_message
 from askspark.record import Answer
 from askspark.request import Request, takes_options
@@ -49,10 +50,18 @@ Submit = Callable[[Request, Listener], Answer]
 TABLE_URI = "askspark://table/{name}"
 Question = Annotated[str, Field(description="The question, in plain English.")]
 Code = Annotated[str, Field(description="A complete def answer(spark, tables): ... returning a DataFrame.")]
+ConversationId = Annotated[
+    str | None,
+    Field(
+        description="Continue a conversation (the run_id of any of its runs): the question follows its "
+        "newest turn, on its tables unless tables are given. follow_up names the exact run instead."
+    ),
+]
 INSTRUCTIONS = (
     "askspark answers questions about tabular data with PySpark code that ran in a sandbox. Call "
     "list_tables to see the catalog, describe_table for a table's columns, then ask with the question "
-    "and the tables. The answer document holds the code, every attempt and a bounded result."
+    "and the tables. The answer document holds the code, every attempt and a bounded result. Ask a "
+    "follow-up with conversation_id (the run_id); verify a run whose answer is right."
 )
 
 
@@ -80,7 +89,7 @@ def create_server(settings: Settings, submit: Submit | None = None) -> AskSparkM
     run = submit or direct(settings)
     server.add_tool(ask_tool(settings, run), name="ask", structured_output=False)
     server.add_tool(run_code_tool(settings, run), name="run_code", structured_output=False)
-    for tool in (list_tables, describe_table, get_run):
+    for tool in (list_tables, describe_table, get_run, verify):
         server.add_tool(_bound(tool, settings), name=tool.__name__, structured_output=False)
     server.resource(TABLE_URI, name="table", mime_type="application/json")(table_resource(settings))
     return server
@@ -116,10 +125,18 @@ def direct(settings: Settings) -> Submit:
 
 
 def ask_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
-    async def ask(question: Question, ctx: Context, **options: Any) -> CallToolResult:
+    async def ask(
+        question: Question, ctx: Context, *, conversation_id: ConversationId = None, **options: Any
+    ) -> CallToolResult:
         """Ask a question about catalog tables or files; the answer document: the PySpark code that ran,
-        every attempt and a bounded result. Progress (attempts, stages) comes as progress notifications."""
-        return await _answer(Request(question=question, **options), ctx, settings, submit)
+        every attempt and a bounded result. Progress (attempts, stages) comes as progress notifications.
+        A follow-up: conversation_id (or follow_up) from an earlier answer's run_id."""
+        try:
+            follows = _newest_turn(settings, conversation_id, options.get("follow_up"))
+        except AskSparkError as exc:
+            return tool_error(exc)
+        request = Request(question=question, **options | follows)
+        return await _answer(request, ctx, settings, submit)
 
     return with_options(ask)
 
@@ -131,6 +148,20 @@ def run_code_tool(settings: Settings, submit: Submit) -> Callable[..., Any]:
         return await _answer(Request(question=question, code=code, **options), ctx, settings, submit)
 
     return with_options(run_code)
+
+
+def _newest_turn(settings: Settings, conversation_id: str | None, follow_up: str | None) -> dict[str, str]:
+    """``follow_up`` set to the newest run of the conversation (as ``POST /v1/ask`` does); nothing when
+    no conversation is named. Raises UsageError for both, NotFoundError for an unknown run."""
+    if conversation_id is None:
+        return {}
+    if follow_up is not None:
+        raise UsageError(
+            "both 'conversation_id' and 'follow_up' are given", suggestion="send only one of them"
+        )
+    from askspark.runs.store import store_for
+
+    return {"follow_up": store_for(settings).latest_turn(conversation_id)}
 
 
 def with_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,6 +233,27 @@ def get_run(
     return _call(lambda: bounded(store_for(settings).get(run_id).to_json(), settings.mcp_max_answer_bytes))
 
 
+def verify(
+    settings: Settings,
+    run_id: Annotated[str, Field(description="A succeeded run's id (an ask's run_id).")],
+    undo: Annotated[bool, Field(description="Take the verification back instead.")] = False,
+) -> CallToolResult:
+    """Mark a run's answer as right (a verified answer): later questions on its tables get it as a
+    worked example, and the same question again re-runs its code. undo takes that back."""
+    from askspark.runs import memory
+    from askspark.runs.store import store_for
+
+    def mark() -> dict[str, Any]:
+        store = store_for(settings)
+        if undo:
+            memory.unverify(store, run_id)
+            return {"run_id": run_id, "verified": False}
+        entry = memory.verify(store, run_id, settings)
+        return {"run_id": run_id, "verified": True, "question": entry.question, "tables": list(entry.tables)}
+
+    return _call(mark)
+
+
 def _bound(tool: Callable[..., CallToolResult], settings: Settings) -> Callable[..., CallToolResult]:
     """``tool`` with its first argument (the settings) given; the SDK sees the rest of its signature."""
 
@@ -260,14 +312,18 @@ LOG_CHARS = 2000  # an attempt's log beyond this is cut first when a document is
 
 
 def bounded(doc: dict[str, Any], limit: int) -> dict[str, Any]:
-    """The answer document within ``limit`` bytes of JSON: long attempt logs cut, then the result's and the
-    alternatives' rows halved until it fits (``truncated`` set, a notice says so). An agent's context is
-    small; the full result stays on disk (``result.location``) and in ``get_run``."""
+    """The answer document within ``limit`` bytes of JSON: long attempt logs cut, then the chart (its
+    spec carries up to a result's worth of values) left out, then the result's and the alternatives' rows
+    halved until it fits (``truncated`` set, a notice says so). An agent's context is small; the full
+    result stays on disk (``result.location``) and in ``get_run``."""
     if _size(doc) <= limit:
         return doc
     doc = json.loads(json.dumps(doc))
     for attempt in doc.get("attempts", []):
         attempt["logs"] = attempt.get("logs", "")[-LOG_CHARS:]
+    if _size(doc) > limit and doc.get("chart") is not None:
+        doc["chart"] = None
+        doc.setdefault("notices", []).append("the chart was left out for MCP (get_run has it)")
     previews = [p for p in [doc.get("result"), *(a["result"] for a in doc.get("alternatives", []))] if p]
     while _size(doc) > limit and any(p["rows"] for p in previews):
         for preview in previews:

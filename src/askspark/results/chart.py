@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from askspark.errors import UsageError
-from askspark.record import ColumnInfo, ResultPreview
+from askspark.record import VL_VERSION, ColumnInfo, ResultPreview, chart_svg
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 TOP_N = 20  # bars shown at most; a longer ranking is cut and the rest noted
@@ -319,7 +319,6 @@ def _fields(definition: Any) -> list[str]:
 
 # -- rendering --------------------------------------------------------------------------------------
 
-VL_VERSION = "6.4"  # the Vega-Lite vl-convert renders with: the web UI's (interfaces/web/package.json)
 FORMATS = (".html", ".svg", ".png")
 
 
@@ -346,6 +345,6 @@ def render_chart(spec: dict[str, Any], path: Path) -> None:
     if suffix == ".png":
         path.write_bytes(vlc.vegalite_to_png(spec, vl_version=VL_VERSION, scale=2, allowed_base_urls=[]))
     elif suffix == ".svg":
-        path.write_text(vlc.vegalite_to_svg(spec, vl_version=VL_VERSION, allowed_base_urls=[]))
+        path.write_text(chart_svg(spec))
     else:
         path.write_text(vlc.vegalite_to_html(spec, vl_version=VL_VERSION, bundle=True))
