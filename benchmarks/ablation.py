@@ -32,7 +32,17 @@ LEVERS = {
 }
 NEEDS = {"rewrites": {"checks"}}  # a rewrite repairs what a check found: it is measured with the checks
 # The order runs go in: the two ends first, then the levers by the misses they were built for.
-CONFIGS = ["none", "all", "checks", "rewrites", "join_keys", "examples", "type_hints", "values", "cross_table_feedback"]
+CONFIGS = [
+    "none",
+    "all",
+    "checks",
+    "rewrites",
+    "join_keys",
+    "examples",
+    "type_hints",
+    "values",
+    "cross_table_feedback",
+]
 
 
 def environment(config: str) -> dict[str, str]:
