@@ -32,6 +32,10 @@ KNOWN = {
         code('return spark.sql("SELECT * FROM {o}", o=tables["orders"])'),
         {"orders", "askspark_ref_o"},
     ),
+    "sql formatting a table name in": (
+        code('return spark.sql("SELECT * FROM {t} JOIN {n}", t="orders", n=tables.get("nasdaq"))'),
+        {"orders", "nasdaq", "askspark_ref_t", "askspark_ref_n"},
+    ),
     "dataframe lookups": (
         code(
             'a = tables["orders"]\nb = tables.get("nasdaq")\nreturn a.join(b, "d").join(tables.region, "r")'
@@ -48,6 +52,7 @@ KNOWN = {
 
 UNKNOWN = {
     "f-string": code('name = "orders"\nreturn spark.sql(f"SELECT * FROM {name}")'),
+    "sql formatting a variable in": code('t = "ord" + "ers"\nreturn spark.sql("SELECT * FROM {t}", t=t)'),
     "concatenation": code('return spark.sql("SELECT * FROM " + "orders")'),
     "format call": code('return spark.sql("SELECT * FROM {}".format("orders"))'),
     "loop over tables": code("for name in tables:\n    pass\nreturn spark.range(1)"),

@@ -56,7 +56,7 @@ def _references(tree: ast.Module, lines: list[str]) -> set[str]:
         elif isinstance(node, ast.Attribute):
             _check_attribute(node, parents.get(node))
         elif isinstance(node, ast.Call):
-            found |= _call_references(node, strings, lines)
+            found |= _call_references(node, param, strings, lines)
     return found
 
 
@@ -103,13 +103,13 @@ def _check_attribute(node: ast.Attribute, parent: ast.AST | None) -> None:
         raise _Unknown
 
 
-def _call_references(call: ast.Call, strings: dict[str, ast.expr], lines: list[str]) -> set[str]:
+def _call_references(call: ast.Call, param: str, strings: dict[str, ast.expr], lines: list[str]) -> set[str]:
     """The tables one call names: a ``.sql`` query's tables, a ``.table`` name; unknown for reflection."""
     if isinstance(call.func, ast.Name) and call.func.id in _OPAQUE_CALLS:
         raise _Unknown
     method = _method(call) if isinstance(call.func, ast.Attribute) else None
     if method == "sql":
-        return _sql_references(call, strings, lines)
+        return _format_references(call, param) | _sql_references(call, strings, lines)
     if method == "table":
         return _names(_literal(call.args[0] if call.args else None))
     if method in EXPRESSION_METHODS and any(
@@ -118,6 +118,28 @@ def _call_references(call: ast.Call, strings: dict[str, ast.expr], lines: list[s
     ):
         raise _Unknown  # a subquery inside an expression string: not parsed here
     return set()
+
+
+def _format_references(call: ast.Call, param: str) -> set[str]:
+    """``spark.sql("... {t} ...", t=...)`` formats a string argument into the query as it is (a table
+    name), a DataFrame as a view of it: a literal or a ``tables`` lookup is known, anything else not."""
+    names: set[str] = set()
+    for keyword in call.keywords:
+        value = keyword.value
+        if keyword.arg in ("args", "sqlQuery"):
+            continue
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            names |= _names(value.value)
+        elif not _is_lookup(value, param):
+            raise _Unknown  # a variable may hold a table's name (or **kwargs, anything)
+    return names
+
+
+def _is_lookup(node: ast.expr, param: str) -> bool:
+    """``tables["x"]`` or ``tables.get("x")`` (their tables are read where ``tables`` is used)."""
+    target = node.func if isinstance(node, ast.Call) else node
+    inner = target.value if isinstance(target, ast.Subscript | ast.Attribute) else None
+    return isinstance(inner, ast.Name) and inner.id == param
 
 
 def _sql_references(call: ast.Call, strings: dict[str, ast.expr], lines: list[str]) -> set[str]:
