@@ -63,6 +63,7 @@ UNKNOWN = {
     "catalog": code('spark.catalog.listTables()\nreturn tables["orders"]'),
     "sql under another name": code('run = spark.sql\nreturn run("SELECT * FROM orders")'),
     "getattr": code('return getattr(spark, "sql")("SELECT * FROM orders")'),
+    "builtins": code('return __builtins__["eval"]("spark.sql(\'SELECT * FROM orders\')")'),
     "not a query": code('return spark.sql("SHOW TABLES")'),
     "sql that does not parse": code('return spark.sql("SELECT FROM WHERE (")'),
     "IDENTIFIER clause": code("return spark.sql(\"SELECT * FROM IDENTIFIER('orders')\")"),

@@ -53,6 +53,8 @@ def _references(tree: ast.Module, lines: list[str]) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == param:
             found |= _lookup(node, parents)
+        elif isinstance(node, ast.Name) and node.id.startswith("__"):
+            raise _Unknown  # __builtins__ and the like
         elif isinstance(node, ast.Attribute):
             _check_attribute(node, parents.get(node))
         elif isinstance(node, ast.Call):
@@ -97,10 +99,11 @@ def _lookup(node: ast.Name, parents: dict[ast.AST, ast.AST]) -> set[str]:
 
 
 def _check_attribute(node: ast.Attribute, parent: ast.AST | None) -> None:
-    """``spark.catalog`` lists and reads views; ``q = spark.sql`` calls it under another name."""
+    """``spark.catalog`` lists and reads views; ``q = spark.sql`` calls it under another name;
+    ``x.__dict__``/``__builtins__`` reach functions by name."""
     called = isinstance(parent, ast.Call) and parent.func is node
-    if node.attr == "catalog" or (node.attr in _TABLE_METHODS and not called):
-        raise _Unknown
+    if node.attr == "catalog" or node.attr.startswith("__") or (node.attr in _TABLE_METHODS and not called):
+        raise _Unknown  # (a dunder reaches builtins and dicts by another road)
 
 
 def _call_references(call: ast.Call, param: str, strings: dict[str, ast.expr], lines: list[str]) -> set[str]:
