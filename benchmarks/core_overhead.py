@@ -4,7 +4,10 @@ Measured side by side in one run, interleaved so machine noise hits both alike:
 - plain:   the same query in a plain Spark Connect session to the same server (limit + toArrow);
 - attempt: askspark's whole attempt after generation: static validation, then the sandboxed worker's
            dry run on empty stand-ins, execution, bounded collection and the full-result file;
-- dry run: the dry-run part alone (reported by the worker), and static validation alone.
+- dry run: the dry-run part alone (reported by the worker), and static validation alone;
+- every query both ways, interleaved: only the tables the code touches bound (today) and every selected
+  table bound (before issue 16, ``Runner.bind_touched = False``); "6 tables, touch 1" selects six TPC-H
+  tables and reads one.
 Then cold start: a fresh ``askspark ask`` process to its first answer (scripted model, own Spark).
 
     .venv/bin/python benchmarks/core_overhead.py [--runs 20] [--cold 1]
@@ -29,8 +32,20 @@ QUERIES = {
     "join-ish": "SELECT country, SUM(quantity * unit_price * (1 - discount)) AS revenue FROM orders "
     "GROUP BY country ORDER BY revenue DESC",
     "rows": "SELECT order_id, customer, quantity FROM orders WHERE quantity > 5",
+    "6 tables, touch 1": "SELECT c_mktsegment, COUNT(*) AS customers FROM customer GROUP BY c_mktsegment "
+    "ORDER BY c_mktsegment",
 }
-TABLES = {"scan+agg": ["northwind.nasdaq"], "join-ish": ["northwind.orders"], "rows": ["northwind.orders"]}
+TABLES = {
+    "scan+agg": ["northwind.nasdaq"],
+    "join-ish": ["northwind.orders"],
+    "rows": ["northwind.orders"],
+    "6 tables, touch 1": [
+        f"tpch.{t}" for t in ("customer", "orders", "lineitem", "part", "supplier", "nation")
+    ],
+}
+# How each query's tables are bound, interleaved: only the touched ones (today, which costs reading the
+# code's references) or every selected one (before issue 16).
+MODES = {"touched": True, "all bound": False}
 
 
 def code_for(sql: str) -> str:
@@ -63,49 +78,73 @@ def plain_session(socket_path: str, bindings: list, sql: str, limit: int) -> flo
 def measure_warm(runs: int) -> list[dict[str, object]]:
     from askspark import api
     from askspark.catalog.sample import generate_northwind
-    from askspark.engines.base import Job, Limits, bindings_for
+    from askspark.catalog.tpch import generate_tpch
+    from askspark.engines.base import bindings_for
     from askspark.settings import Settings
-    from askspark.validate import validate_static
 
     settings = Settings(home=Path(tempfile.mkdtemp(prefix="askspark-bench-")))
     generate_northwind(settings)
+    generate_tpch(settings, 0.01)  # before the engine starts, so it may read the tables at once
     engine = api.engine_for("local", settings)
     rows = []
     for name, sql in QUERIES.items():
         bindings = bindings_for(api.select_tables(TABLES[name], [], settings))
-        plain, attempt, dry, static = [], [], [], []
+        modes = list(MODES)
+        plain: list[float] = []
+        times: dict[str, dict[str, list[float]]] = {
+            m: {"attempt": [], "dry": [], "static": [], "references": []} for m in modes
+        }
         for i in range(runs):
             engine.warm()  # between attempts the model is writing code: the spare worker is ready
             plain.append(plain_session(engine.state.socket_path, bindings, sql, 1000))
-            code = code_for(sql)
-            start = time.perf_counter()
-            assert not validate_static(code)
-            static.append(time.perf_counter() - start)
-            job = Job(
-                run_id="bench",
-                attempt=i,
-                code=code,
-                tables=bindings,
-                limits=Limits(),
-                output_dir=str(settings.runs_dir / "bench" / str(i)),
-            )
-            ex = engine.run(job)
-            attempt.append(time.perf_counter() - start)
-            assert ex.ok, ex.error
-            dry.append(ex.timings["dry_run"])
-        rows.append(
-            {
-                "query": name,
-                "plain_ms": median_ms(plain),
-                "attempt_ms": median_ms(attempt),
-                "overhead_ms": median_ms(attempt) - median_ms(plain),
-                "ratio": median_ms(attempt) / median_ms(plain),
-                "dry_run_ms": median_ms(dry),
-                "static_ms": median_ms(static),
-            }
-        )
+            for mode in modes:
+                engine.warm()
+                attempt(engine, settings, bindings, sql, i, MODES[mode], times[mode])
+        rows += [summary(f"{name} ({m})", plain, times[m]) for m in modes]
     api.close_all()
     return rows
+
+
+def attempt(engine, settings, bindings: list, sql: str, i: int, touched: bool, times: dict) -> None:  # noqa: ANN001
+    """One attempt after generation: static validation, then the engine's job (dry run and execution)."""
+    from askspark.engines.base import Job, Limits
+    from askspark.engines.runner import Runner
+    from askspark.validate import validate_static
+    from askspark.validate.references import table_references
+
+    Runner.bind_touched = touched
+    code = code_for(sql)
+    start = time.perf_counter()  # outside the attempt's time: the engine reads them itself, inside run
+    table_references(code)
+    times["references"].append(time.perf_counter() - start)
+    start = time.perf_counter()
+    assert not validate_static(code)
+    times["static"].append(time.perf_counter() - start)
+    job = Job(
+        run_id="bench",
+        attempt=i,
+        code=code,
+        tables=bindings,
+        limits=Limits(),
+        output_dir=str(settings.runs_dir / "bench" / f"{i}-{touched}"),
+    )
+    ex = engine.run(job)
+    times["attempt"].append(time.perf_counter() - start)
+    assert ex.ok, ex.error
+    times["dry"].append(ex.timings["dry_run"])
+
+
+def summary(name: str, plain: list[float], times: dict[str, list[float]]) -> dict[str, object]:
+    return {
+        "query": name,
+        "plain_ms": median_ms(plain),
+        "attempt_ms": median_ms(times["attempt"]),
+        "overhead_ms": median_ms(times["attempt"]) - median_ms(plain),
+        "ratio": median_ms(times["attempt"]) / median_ms(plain),
+        "dry_run_ms": median_ms(times["dry"]),
+        "static_ms": median_ms(times["static"]),
+        "references_ms": median_ms(times["references"]),
+    }
 
 
 def measure_cold(times: int) -> list[float]:
@@ -138,12 +177,13 @@ def main() -> None:
     rows = measure_warm(args.runs)
     print(f"\nwarm attempt vs plain Spark Connect session, median of {args.runs} interleaved runs\n")
     print(
-        "| query | plain ms | askspark attempt ms | overhead ms | ratio | dry run ms | static validation ms |"
+        "| query (tables bound) | plain ms | askspark attempt ms | overhead ms | ratio | dry run ms "
+        "| static validation ms | reading references ms |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(
-            f"| {r['query']} | {r['plain_ms']:.0f} | {r['attempt_ms']:.0f} | {r['overhead_ms']:.0f} | {r['ratio']:.2f} | {r['dry_run_ms']:.0f} | {r['static_ms']:.1f} |"
+            f"| {r['query']} | {r['plain_ms']:.0f} | {r['attempt_ms']:.0f} | {r['overhead_ms']:.0f} | {r['ratio']:.2f} | {r['dry_run_ms']:.0f} | {r['static_ms']:.1f} | {r['references_ms']:.1f} |"
         )
     if args.cold:
         cold = measure_cold(args.cold)

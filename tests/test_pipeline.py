@@ -130,6 +130,28 @@ def test_truncated_when_rows_exceed_the_limit(settings: Settings, engine: object
     assert full.num_rows == orders.row_count > 7
 
 
+def test_only_the_tables_the_code_touches_are_bound(settings: Settings, engine: object) -> None:
+    """A selected table the code never names is bound neither for the dry run nor the execution. The
+    observable: a table that cannot be bound (a type Spark does not know) fails exactly the attempts
+    that bind it, at the dry run; the code that does not touch it succeeds."""
+    from askspark.catalog.base import Column
+
+    nasdaq = api.select_tables(["northwind.nasdaq"], [], settings)[0]
+    unbindable = [Column(name="x", type="no_such_type")]
+    ghost = nasdaq.model_copy(update={"database": "broken", "name": "ghost", "columns": unbindable})
+    selected = [nasdaq, ghost]
+    answer, _, _ = ask(settings, engine, [FIXED_COLUMN], tables=selected, max_attempts=1)
+    assert answer.status == "succeeded", answer.attempts[-1].error
+    assert len(answer.result.rows) == 6
+    touching = "def answer(spark, tables):\n    return tables['ghost']"
+    unknown = "def answer(spark, tables):\n    return list(tables.values())[0]"  # every table bound
+    for code in (touching, unknown):
+        answer, _, _ = ask(settings, engine, [code], tables=selected, max_attempts=1)
+        attempt = answer.attempts[0]
+        assert answer.status == "failed" and attempt.stage == "dry_run", code
+        assert "no_such_type" in attempt.error.message.lower(), attempt.error
+
+
 def test_ad_hoc_csv_file(settings: Settings, engine: object, tmp_path: Path) -> None:
     csv = tmp_path / "Team Scores.csv"
     csv.write_text("team,score,played_on\nred,3,2024-01-05\nblue,5,2024-01-06\nred,4,2024-02-01\n")

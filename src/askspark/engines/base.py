@@ -14,6 +14,7 @@ from askspark.catalog.base import TableInfo
 from askspark.contract import Contract
 from askspark.errors import UsageError, unknown_name
 from askspark.record import Failure, ResultPreview
+from askspark.validate.references import table_references
 
 
 class TableBinding(BaseModel):
@@ -154,6 +155,17 @@ def bindings_for(tables: list[TableInfo]) -> list[TableBinding]:
         )
         for t, name in zip(tables, view_names(tables), strict=True)
     ]
+
+
+def only_touched(job: Job) -> Job:
+    """The job with only the tables its code refers to bound (by view name or full name), for the dry
+    run and the execution alike; all of them when the code's references cannot be read statically
+    (:mod:`askspark.validate.references`). A table costs a view per run even when the code ignores it."""
+    names = table_references(job.code)
+    if names is None:
+        return job
+    touched = [t for t in job.tables if t.name.lower() in names or t.full_name.lower() in names]
+    return job if len(touched) == len(job.tables) else job.model_copy(update={"tables": touched})
 
 
 def remote_scheme(location: str) -> str | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from askspark.contract import Contract
 from askspark.engines import cgroups, report, sandbox
-from askspark.engines.base import Engine, Execution, Job, data_dirs
+from askspark.engines.base import Engine, Execution, Job, data_dirs, only_touched
 from askspark.engines.process import SandboxedProcess
 from askspark.engines.ray_worker import ADDRESS_ENV, OBJECT_STORE_ENV
 from askspark.errors import EngineUnavailableError, missing_extra
@@ -121,6 +121,7 @@ class RayEngine(Engine):
         return worker
 
     def run(self, job: Job) -> Execution:
+        job = only_touched(job)  # an untouched table costs a read and a directory the worker must see
         try:
             worker = self._take_worker(job)
         except EngineUnavailableError as exc:
