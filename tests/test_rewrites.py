@@ -18,6 +18,7 @@ from askspark.runs.rewrites import (
     column_spelling,
     date_literal,
     moment_of_extreme,
+    order_by_ungrouped,
     rewrite,
     sole_query,
     top_per_group,
@@ -61,6 +62,14 @@ def test_sole_query_reads_only_the_wrapped_shape() -> None:
         (PAIRS, REPEATED, 1),  # every (device, page) pair, sorted
         # an order on the aggregate itself is read as the output column that holds it
         (PAIRS.replace("ORDER BY views", "ORDER BY COUNT(*)") + " LIMIT 1", ONE_ROW, 1),
+        # another aggregate is returned too, to be ranked on
+        (
+            PAIRS.replace("page\nFROM", "page FROM").replace(
+                "ORDER BY views DESC, page", "ORDER BY views DESC, page, SUM(ms)"
+            ),
+            REPEATED,
+            1,
+        ),
     ],
 )
 def test_top_per_group_ranks_within_each_group(sql: str, result: ResultPreview, n: int) -> None:
@@ -90,7 +99,7 @@ def test_a_with_clause_stays_first() -> None:
         ("For each device, list every page ranked by views.", PAIRS, REPEATED),  # rows per group asked
         ("Which page had the most views?", PAIRS + " LIMIT 1", ONE_ROW),  # no group
         (TOP_PAGE, PAIRS.replace(" ORDER BY views DESC, page", ""), REPEATED),  # no order: no measure known
-        (TOP_PAGE, PAIRS.replace("views DESC", "SUM(duration) DESC"), REPEATED),  # order not in the output
+        (TOP_PAGE, PAIRS.replace("views DESC", "LENGTH(page) DESC"), REPEATED),  # not an output, not a total
         (TOP_PAGE, "SELECT * FROM events ORDER BY views DESC LIMIT 1", ONE_ROW),  # columns unknown
         (TOP_PAGE, f"{PAIRS} UNION ALL {PAIRS}", REPEATED),  # not one SELECT
         (TOP_PAGE, PAIRS, preview([["ios", "/home", 9], ["web", "/home", 3]])),  # already one per group
@@ -296,3 +305,56 @@ def test_a_day_literal_on_a_timestamp_is_fixed_before_the_run(
     )  # fmt: skip
     assert answer.status == "succeeded" and answer.attempts[0].rewrite == "moment_of_extreme"
     assert answer.result is not None and str(answer.result.rows[0][0]).startswith("2025-03-10T00:00")
+
+
+SALES = Schema(
+    "q", {}, {"sales": frozenset({"cust_key", "qty"}), "customers": frozenset({"cust_key", "tier"})}
+)
+TIE_BREAK = (
+    "SELECT tier, SUM(qty) AS q FROM sales s JOIN customers c ON s.cust_key = c.cust_key GROUP BY tier"
+)
+
+
+@pytest.mark.parametrize(
+    ("order", "fixed"),
+    [
+        ("q DESC, cust_key", "q DESC,\n  MIN(s.cust_key)"),  # two tables have it: the first read
+        ("q DESC, c.cust_key DESC", "MAX(c.cust_key) DESC"),
+    ],
+)
+def test_an_order_on_an_ungrouped_column_takes_its_extreme(order: str, fixed: str) -> None:
+    new = order_by_ungrouped(f"{TIE_BREAK} ORDER BY {order}", SALES)
+    assert new is not None and fixed in new
+
+
+@pytest.mark.parametrize("order", ["q DESC, tier", "1", "SUM(qty)"])
+def test_an_order_on_groups_and_outputs_is_left_alone(order: str) -> None:
+    assert order_by_ungrouped(f"{TIE_BREAK} ORDER BY {order}", SALES) is None
+    assert order_by_ungrouped("SELECT cust_key FROM sales ORDER BY qty", SALES) is None  # not grouped
+
+
+@pytest.mark.slow
+def test_a_tie_break_and_a_top_per_group_are_repaired_in_turn(settings: Settings, engine: object) -> None:
+    question = (
+        "For each country, which customer bought the most units? (if customers tie, the lowest order_id)"
+    )
+    wrong = (
+        "SELECT country, customer, SUM(quantity) AS units FROM orders GROUP BY country, customer "
+        "ORDER BY units DESC, order_id LIMIT 1"
+    )
+    right = (
+        "SELECT country, customer, units FROM (SELECT country, customer, SUM(quantity) AS units, "
+        "ROW_NUMBER() OVER (PARTITION BY country ORDER BY SUM(quantity) DESC, MIN(order_id)) AS r "
+        "FROM orders GROUP BY country, customer) WHERE r = 1"
+    )
+    run_settings = settings.model_copy(update={"candidates": 1, "written_answer": False})
+
+    def ask_with(reply: str) -> Any:
+        llm = ScriptedLLM(replies=[f"```sql\n{reply}\n```"], style="sql")
+        return api.ask(question, ["northwind.orders"], engine=engine, model=llm, settings=run_settings)
+
+    answer, expected = ask_with(wrong), ask_with(right)
+    assert [a.rewrite for a in answer.attempts] == ["order_by_ungrouped", "top_per_group"]
+    assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
+    assert expected.result is not None and len(expected.result.rows) > 1
+    assert sorted(answer.result.rows) == sorted(expected.result.rows)

@@ -63,7 +63,8 @@ def top_per_group(question: str, sql: str, result: ResultPreview) -> str | None:
     """'For each X, which Y had the most' answered by ranking every row: rank within each X instead."""
     if not RANKING.search(question) or ROWS_PER_GROUP.search(question):
         return None
-    keys = [result.columns[cols[0]].name for cols in grouped_columns(question, result).values()]
+    grouped = grouped_columns(question, result).values()
+    keys = list(dict.fromkeys(result.columns[cols[0]].name for cols in grouped))  # two words, one column
     select = _parse_select(sql)
     if not keys or select is None or not select.args.get("order"):
         return None
@@ -94,15 +95,17 @@ def _parse_select(sql: str) -> exp.Select | None:
 
 def _ordered_by_name(select: exp.Select, names: list[str]) -> list[exp.Ordered] | None:
     """The query's ORDER BY with each item written as an output column's name (``SUM(x) DESC`` becomes
-    ``total DESC`` when the query selects ``SUM(x) AS total``). In a query of rows (no GROUP BY, no
-    aggregate, no DISTINCT) a column it orders by but does not return is added to its output
-    (``ORDER BY birth_date, patient_id``). None if an item is neither."""
+    ``total DESC`` when the query selects ``SUM(x) AS total``). What it orders by but does not return is
+    added to its output: a column in a query of rows (no GROUP BY, aggregate or DISTINCT: ``ORDER BY
+    birth_date, patient_id``), an aggregate in a grouped one (``ORDER BY n DESC, MIN(id)``). None if an
+    item is neither."""
     outputs = {s.unalias(): name for s, name in zip(select.expressions, names, strict=True)}
     ordered = []
     for item in select.args["order"].expressions:
         this = item.this
         name = this.name if isinstance(this, exp.Column) and this.name in names else outputs.get(this)
-        if name is None and isinstance(this, exp.Column) and _of_rows(select):
+        rows, aggregate = _of_rows(select), this.find(exp.AggFunc) is not None
+        if name is None and ((isinstance(this, exp.Column) and rows) or (aggregate and not rows)):
             name = f"order_by_{len(select.expressions) - len(names) + 1}"
             select.select(this.copy().as_(name), copy=False)
         if name is None:
@@ -292,10 +295,58 @@ def _defined(tree: exp.Expr) -> set[str]:
     return names
 
 
+def order_by_ungrouped(sql: str, schema: Schema) -> str | None:
+    """A grouped query ordered by a column it neither groups by nor returns (``GROUP BY tier, name
+    ORDER BY total DESC, cust_key``) fails to resolve; a tie-break on such a column means the group's
+    smallest value (``MIN(cust_key)``; ``MAX`` for a descending order)."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    changed = False
+    for select in tree.find_all(exp.Select):
+        group, order = select.args.get("group"), select.args.get("order")
+        if not group or not order:
+            continue
+        grouped = {g.sql("spark").lower() for g in group.expressions}
+        known = grouped | {s.alias_or_name.lower() for s in select.expressions}
+        known |= {g.name.lower() for g in group.expressions if isinstance(g, exp.Column)}
+        for item in order.expressions:
+            column = item.this
+            if (
+                isinstance(column, exp.Column)
+                and not {column.name.lower(), column.sql("spark").lower()} & known
+            ):
+                extreme = exp.Max if item.args.get("desc") else exp.Min
+                column.replace(extreme(this=_qualified(column, select, schema)))
+                changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _qualified(column: exp.Column, select: exp.Select, schema: Schema) -> exp.Column:
+    """The column, qualified by the first table the query reads that has it when it is unqualified and
+    two read tables have it (``cust_key`` of ``sales JOIN customers ON ... cust_key``: the join makes
+    them equal; the first is the one a LEFT JOIN keeps)."""
+    if column.table:
+        return column.copy()
+    start = select.args.get("from_")
+    sources = [start.this] if start else []
+    sources += [j.this for j in select.args.get("joins") or []]
+    tables = [t for t in sources if isinstance(t, exp.Table)]
+    holders = [t for t in tables if column.name.lower() in _lower(schema.tables.get(t.name.lower()))]
+    if len(holders) < 2:
+        return column.copy()
+    return exp.column(column.name, table=holders[0].alias_or_name)
+
+
+def _lower(names: frozenset[str] | None) -> set[str]:
+    return {n.lower() for n in names or ()}
+
+
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
+    ("order_by_ungrouped", order_by_ungrouped),
 )
 
 
@@ -323,6 +374,8 @@ NOTICES = {
     "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
     "or earliest moment of all rows: the query's MAX/MIN of a time beside the MAX/MIN of a value came "
     "from different rows",
+    "order_by_ungrouped": "askspark ordered the groups by the smallest (or, descending, largest) value of "
+    "a column the query neither grouped by nor returned (MIN(col) in ORDER BY): it could not run as written",
     "top_per_group": "askspark rewrote the model's query to keep the top rows of each group (ROW_NUMBER() "
     "OVER (PARTITION BY ...) on the query's own order): it ranked all rows, not each group's",
 }  # what the answer says when a rewritten query answers
