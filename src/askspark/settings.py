@@ -76,9 +76,10 @@ class Settings(BaseSettings):
     )
     rewrites: bool = Field(
         True,
-        description="Rewrite a suspect answer's query by a precise rule before asking the model again "
-        "(runs/rewrites.py: 'for each X, which Y had the most' ranked over all rows is ranked within each X); "
-        "the rewrite is its own attempt, validated and checked like any code.",
+        description="Repair one-query answers by precise rules (runs/rewrites.py): before the run, a column's "
+        "spelling, a timestamp compared with a day, the moment of an extreme (max_by), an ORDER BY on an "
+        "ungrouped column; after a suspect result, 'for each X, which Y had the most' ranked over all rows "
+        "is ranked within each X as a new attempt without the model. Each attempt names its rules.",
     )
     written_answer: bool | None = Field(
         None,
