@@ -17,6 +17,7 @@ from askspark.runs.rewrites import (
     Schema,
     column_spelling,
     date_literal,
+    group_without_aggregate,
     moment_of_extreme,
     order_by_ungrouped,
     rewrite,
@@ -358,3 +359,20 @@ def test_a_tie_break_and_a_top_per_group_are_repaired_in_turn(settings: Settings
     assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
     assert expected.result is not None and len(expected.result.rows) > 1
     assert sorted(answer.result.rows) == sorted(expected.result.rows)
+
+
+@pytest.mark.parametrize(
+    ("sql", "removed"),
+    [
+        ("SELECT city, name, born FROM p WHERE born IS NOT NULL GROUP BY city ORDER BY born LIMIT 1", True),
+        ("SELECT city, name FROM p GROUP BY 1", True),
+        ("SELECT city, COUNT(*) AS n FROM p GROUP BY city", False),  # it aggregates
+        ("SELECT city, name FROM p GROUP BY city, name", False),  # every column grouped: it runs
+        ("SELECT city, name FROM p GROUP BY city HAVING COUNT(*) > 1", False),
+        ("SELECT city, name FROM p GROUP BY city, zip", False),  # grouped by what it does not return
+        ("SELECT DISTINCT city, name FROM p GROUP BY city", False),
+    ],
+)
+def test_a_group_by_that_aggregates_nothing_is_removed(sql: str, removed: bool) -> None:
+    new = group_without_aggregate(sql, TYPES)
+    assert (new is not None and "GROUP BY" not in new) if removed else new is None

@@ -322,6 +322,34 @@ def order_by_ungrouped(sql: str, schema: Schema) -> str | None:
     return tree.sql("spark", pretty=True) if changed else None
 
 
+def group_without_aggregate(sql: str, schema: Schema) -> str | None:
+    """A GROUP BY in a query that aggregates nothing, with columns it does not group (``SELECT city,
+    name, born FROM p GROUP BY city ORDER BY born LIMIT 1``), cannot run: the model wrote GROUP BY for
+    "for each". Without it the query returns the rows, and a per-group top is then ranked by
+    :func:`top_per_group` if the checks find it was asked."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    changed = False
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        if not group or select.args.get("having") or not _of_rows_but_group(select):
+            continue
+        grouped = {g.sql("spark").lower() for g in group.expressions}
+        outputs = [s.unalias().sql("spark").lower() for s in select.expressions]
+        if all(g.isdigit() or g in outputs for g in grouped) and not set(outputs) <= grouped:
+            select.set("group", None)
+            changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _of_rows_but_group(select: exp.Select) -> bool:
+    """No aggregate, DISTINCT or star in the SELECT itself (only its GROUP BY makes it grouped)."""
+    aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
+    stars = any(isinstance(s, exp.Star) for s in select.expressions)
+    return not (aggregates or select.args.get("distinct") or stars)
+
+
 def _qualified(column: exp.Column, select: exp.Select, schema: Schema) -> exp.Column:
     """The column, qualified by the first table the query reads that has it when it is unqualified and
     two read tables have it (``cust_key`` of ``sales JOIN customers ON ... cust_key``: the join makes
@@ -346,6 +374,7 @@ BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
+    ("group_without_aggregate", group_without_aggregate),
     ("order_by_ungrouped", order_by_ungrouped),
 )
 
@@ -374,6 +403,8 @@ NOTICES = {
     "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
     "or earliest moment of all rows: the query's MAX/MIN of a time beside the MAX/MIN of a value came "
     "from different rows",
+    "group_without_aggregate": "askspark removed a GROUP BY from a query that aggregates nothing and "
+    "returns columns it did not group (it could not run as written)",
     "order_by_ungrouped": "askspark ordered the groups by the smallest (or, descending, largest) value of "
     "a column the query neither grouped by nor returned (MIN(col) in ORDER BY): it could not run as written",
     "top_per_group": "askspark rewrote the model's query to keep the top rows of each group (ROW_NUMBER() "
