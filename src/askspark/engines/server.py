@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -202,8 +203,10 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     # S3 data is read from askspark's cache of it (catalog/s3.py): one directory, so no restart per table.
     own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse, cache_root(settings))
     dirs = sorted({p.resolve() for p in (*own, *(readable or []))})
-    socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
-    bridge_dir = Path(tempfile.mkdtemp(prefix="askspark-b-")) if settings.sandbox else None
+    sweep_temporary()
+    # Short (socket paths stop at 108 bytes), and named with our pid: a process killed with -9 leaves them.
+    socket_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-"))
+    bridge_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
     port = INNER_PORT if settings.sandbox else free_port()
     launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
@@ -263,6 +266,18 @@ def remove_files(state: ServerState) -> None:
     if state.bridge_dir:
         _stop_bridge(Path(state.bridge_dir))
         shutil.rmtree(state.bridge_dir, ignore_errors=True)
+
+
+def sweep_temporary() -> None:
+    """Remove the socket and bridge directories of servers whose starting process died without
+    stopping them (killed with -9; the sandboxed server died with it), and stop their bridges."""
+    for path in Path(tempfile.gettempdir()).glob("askspark-*-*"):
+        match = re.fullmatch(r"askspark-(\d+)-(b-)?[\w]+", path.name)
+        if match is None or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        if match.group(2):
+            _stop_bridge(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:
