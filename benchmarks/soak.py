@@ -16,7 +16,7 @@ open file descriptors. The report gives throughput, latency percentiles, outcome
 levels in the second (warm) and last quarter of the run, and checks the bounds in ``BOUNDS``; at the end, with the
 server stopped, nothing it started may be left (processes, staged files, session records, cgroups).
 
-    .venv/bin/python benchmarks/soak.py [--questions 300] [--clients 8] [--timeout 15]
+    .venv/bin/python benchmarks/soak.py [--questions 300] [--clients 8] [--timeout 30]
 
 Starts its own home (sample data) and Spark server; prints a table; exits 1 when a bound is broken or a
 question ends otherwise than its kind says. ``tests/test_soak.py`` runs a short version in CI.
@@ -394,7 +394,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=15.0, help="seconds per attempt (the timeout kind)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per attempt (the timeout kind)")
     parser.add_argument("--slots", type=int, default=2, help="ASKSPARK_MAX_CONCURRENT_RUNS")
     args = parser.parse_args()
     from askspark.catalog.sample import generate_northwind

@@ -240,11 +240,13 @@ def test_spark_server_stopped_mid_job(settings: Settings, engine: Any, nasdaq: l
     """The Spark server's JVM stopped (SIGSTOP: hung, not dead) while a job runs: the attempt ends at
     its time limit and the engine's interrupt at its deadline, not waiting on the JVM; the next
     attempt finds the server unresponsive, restarts it and answers. The stopped JVM is gone after."""
-    quick = settings.model_copy(update={"timeout_seconds": 20.0})
+    # A fresh JVM's first query can run out of a short limit on a loaded machine: the loop tries again.
+    quick = settings.model_copy(update={"timeout_seconds": 30.0, "stop_on_repeat": False})
     old = engine.state
     old_tree = descendants(old.pid)
     before = jobs_started(old)
-    future, stages = asking(quick, engine, nasdaq, ScriptedLLM(replies=[fence(SLOW), fence(GOOD)]))
+    llm = ScriptedLLM(replies=[fence(SLOW)] + [fence(GOOD)] * 4)
+    future, stages = asking(quick, engine, nasdaq, llm)
     wait_for(stages, "dry_run")
     deadline = time.monotonic() + 180
     while jobs_started(old) == before:
@@ -253,15 +255,17 @@ def test_spark_server_stopped_mid_job(settings: Settings, engine: Any, nasdaq: l
     jvm = spark_jvm(old)
     os.kill(jvm, signal.SIGSTOP)
     try:
-        # The attempt's limit, the interrupt's and the probe's deadlines, a restart (JVM start).
-        bound = quick.timeout_seconds + 3 * worker.CONTROL_DEADLINE_SECONDS + quick.spark_startup_seconds
+        # The attempts' limits, the interrupt's and the probe's deadlines, a restart (JVM start).
+        bound = 5 * quick.timeout_seconds + 3 * worker.CONTROL_DEADLINE_SECONDS + quick.spark_startup_seconds
         answer = result_within(future, bound)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(jvm, signal.SIGCONT)  # a test that failed leaves nothing stopped
-    first = answer.attempts[0].error
-    assert first is not None and first.kind is ErrorKind.TIMEOUT, first
-    assert answer.status == "succeeded" and len(answer.attempts) == 2
+    first = answer.attempts[0]
+    assert first.error is not None and first.error.kind is ErrorKind.TIMEOUT, first.error
+    # Not held by the hung JVM: the limit, then the interrupt and the session release at their deadline.
+    assert first.seconds < quick.timeout_seconds + 2 * worker.CONTROL_DEADLINE_SECONDS + 10, first.seconds
+    assert answer.status == "succeeded", [a.error for a in answer.attempts]
     assert engine.state.pid != old.pid  # the hung server was replaced
     assert not any(pid_alive(p) for p in old_tree)
     assert stored(settings, answer).status == "succeeded"
@@ -617,6 +621,12 @@ def test_http_server_killed_with_runs_running_and_queued(
     """``askspark serve`` killed with -9 while one run's Spark job runs and two wait. The next server
     runs all three (the running one once more, with a notice); the killed server's workers, staged
     files, cgroups and its Spark job on the shared server do not outlive it."""
+    from askspark.engines import daemon, server
+
+    state = daemon.read(settings)
+    assert state is not None and server.healthy(state) and not daemon.stale(state), (
+        state, state and (server.pid_alive(state.pid), server.socket_accepts(state.socket_path),
+                          daemon._is_server(state.pid), Path(state.socket_dir).exists()))  # fmt: skip
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     first = serve_process(settings.home, port, script(tmp_path / "a.json", [fence(SLOW)], "python"))

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def test_soak_short(settings: Settings, engine: Any, shared_engine: None) -> None:
     """Joins the session's Spark server (no second JVM); its JVM is sampled through its launcher."""
     assert set(kinds(40)) == {"good", "repair", "hostile", "timeout", "huge", "no_code"}
-    env = {"ASKSPARK_TIMEOUT_SECONDS": "15", "ASKSPARK_MAX_CONCURRENT_RUNS": "2"}
+    env = {"ASKSPARK_TIMEOUT_SECONDS": "30", "ASKSPARK_MAX_CONCURRENT_RUNS": "2"}
     report = soak(settings.home, 40, 8, env, spark_root=engine.state.pid)
     print(report.table())
     assert len(report.outcomes) == 40

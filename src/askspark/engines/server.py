@@ -33,6 +33,7 @@ from askspark.errors import EngineUnavailableError
 from askspark.processes import (
     free_port,
     java_home,
+    launch,
     pid_alive,
     require,
     signal_group,
@@ -209,7 +210,7 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     bridge_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
     port = INNER_PORT if settings.sandbox else free_port()
-    launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
+    launcher = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
     env = _launch_env(settings, port, socket_dir, wrapper)
     if bridge_dir is not None:
         spec = _server_spec(settings, [d for d in dirs if d.exists()] + [bridge_dir], socket_dir)
@@ -217,12 +218,12 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
             "ASKSPARK_BRIDGE": str(bridge_dir / BRIDGE_SOCKET),
             "ASKSPARK_BRIDGE_PORT": str(BRIDGE_PORT),
         }
-        cmd, env = sandbox.bwrap_command(spec, launch), {"PATH": os.environ.get("PATH", "")}
+        cmd, env = sandbox.bwrap_command(spec, launcher), {"PATH": os.environ.get("PATH", "")}
     else:
-        cmd, env = launch, os.environ | env
+        cmd, env = launcher, os.environ | env
     log = settings.engine_dir / f"server-{socket_dir.name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        proc = launch(
             cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
