@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import uvicorn
 
 from askspark.interfaces.http import create_app
@@ -43,3 +47,25 @@ def script(path: Path, replies: list[str], style: str = "sql") -> str:
 
 def sql(query: str) -> str:
     return f"```sql\n{query}\n```"
+
+
+def serve_process(home: Path, port: int, model: str, concurrent: int = 1) -> subprocess.Popen[bytes]:
+    """``askspark serve`` in its own process (to be killed), on ``home`` with the model ``model``."""
+    env = os.environ | {
+        "ASKSPARK_HOME": str(home),
+        "ASKSPARK_MODEL": model,
+        "ASKSPARK_MAX_CONCURRENT_RUNS": str(concurrent),
+    }
+    cmd = [sys.executable, "-m", "askspark.interfaces.cli", "serve", "--port", str(port)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_up(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v1/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError("server did not come up")

@@ -29,18 +29,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from askspark import api
 from askspark.catalog.base import TableInfo
+from askspark.engines import cgroups, worker
 from askspark.errors import StoreUnavailableError
 from askspark.llm import model_server
 from askspark.llm.base import get_llm
 from askspark.llm.scripted import ScriptedLLM
-from askspark.processes import command_line_has, descendants, pid_alive
+from askspark.processes import command_line_has, descendants, free_port, pid_alive
 from askspark.record import Answer, ErrorKind
 from askspark.runs import store
 from askspark.settings import Settings
+from live_server import script, serve_process, wait_up
 
 pytestmark = pytest.mark.slow
 
@@ -233,6 +236,42 @@ def test_worker_killed_mid_job_is_retried(settings: Settings, engine: Any, nasda
     assert_nothing_left(engine)
 
 
+def test_spark_server_stopped_mid_job(settings: Settings, engine: Any, nasdaq: list[TableInfo]) -> None:
+    """The Spark server's JVM stopped (SIGSTOP: hung, not dead) while a job runs: the attempt ends at
+    its time limit and the engine's interrupt at its deadline, not waiting on the JVM; the next
+    attempt finds the server unresponsive, restarts it and answers. The stopped JVM is gone after."""
+    # A fresh JVM's first query can run out of a short limit on a loaded machine: the loop tries again.
+    quick = settings.model_copy(update={"timeout_seconds": 30.0, "stop_on_repeat": False})
+    old = engine.state
+    old_tree = descendants(old.pid)
+    before = jobs_started(old)
+    llm = ScriptedLLM(replies=[fence(SLOW)] + [fence(GOOD)] * 4)
+    future, stages = asking(quick, engine, nasdaq, llm)
+    wait_for(stages, "dry_run")
+    deadline = time.monotonic() + 180
+    while jobs_started(old) == before:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.2)
+    jvm = spark_jvm(old)
+    os.kill(jvm, signal.SIGSTOP)
+    try:
+        # The attempts' limits, the interrupt's and the probe's deadlines, a restart (JVM start).
+        bound = 5 * quick.timeout_seconds + 3 * worker.CONTROL_DEADLINE_SECONDS + quick.spark_startup_seconds
+        answer = result_within(future, bound)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(jvm, signal.SIGCONT)  # a test that failed leaves nothing stopped
+    first = answer.attempts[0]
+    assert first.error is not None and first.error.kind is ErrorKind.TIMEOUT, first.error
+    # Not held by the hung JVM: the limit, then the interrupt and the session release at their deadline.
+    assert first.seconds < quick.timeout_seconds + 2 * worker.CONTROL_DEADLINE_SECONDS + 10, first.seconds
+    assert answer.status == "succeeded", [a.error for a in answer.attempts]
+    assert engine.state.pid != old.pid  # the hung server was replaced
+    assert not any(pid_alive(p) for p in old_tree)
+    assert stored(settings, answer).status == "succeeded"
+    assert_nothing_left(engine)
+
+
 # --- the model daemon ------------------------------------------------------------------------------
 
 
@@ -259,6 +298,37 @@ def test_model_daemon_killed_mid_generation(
     finally:
         model_server.stop_model_server(daemon_home)
     assert not model_server.state_file(daemon_home).exists() and not Path(state.socket).exists()
+    assert_nothing_left(engine)
+
+
+def test_model_daemon_stopped_mid_generation(
+    settings: Settings, engine: Any, nasdaq: list[TableInfo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon stopped (SIGSTOP: alive, not answering) mid-call: the call ends at the model timeout
+    with a classified provider failure, recorded; nothing waits on the daemon past it."""
+    monkeypatch.setenv(model_server.FAKE_ENV, "1")
+    daemon_home = Settings(home=tmp_path / "home", models_dir=tmp_path / "models", model_threads=1)
+    state = model_server.start_model_server(daemon_home)
+    quick = settings.model_copy(update={"llm_timeout_seconds": 3.0})
+    try:
+        llm = model_server.RemoteEmbeddedLLM(quick, state, lambda: ScriptedLLM(replies=[fence(GOOD)] * 6))
+        future, stages = asking(quick, engine, nasdaq, llm, question="__slow__ rows per symbol?")
+        wait_for(stages, "generate", then=0.5)
+        os.kill(state.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        answer = result_within(future, 60)
+        seconds = time.monotonic() - started
+
+        assert seconds < 3.0 * 3 + 10  # the timeout per candidate (at most 3 in one call), not a hang
+        assert answer.status == "failed" and answer.error is not None
+        assert answer.error.kind is ErrorKind.PROVIDER and "did not answer within 3 s" in answer.error.message
+        assert answer.stop_reason == "provider cannot be fixed by new code"
+        assert stored(quick, answer).status == "failed"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGCONT)
+        model_server.stop_model_server(daemon_home)
+    assert not pid_alive(state.pid) and not Path(state.socket).exists()
     assert_nothing_left(engine)
 
 
@@ -511,3 +581,121 @@ print(round(time.monotonic() - started))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.split()[-1]) < 60
+
+
+# --- the HTTP server -------------------------------------------------------------------------------
+
+
+def jobs_started(state: Any) -> int:
+    """How many of SLOW's jobs ``state``'s server has started (earlier tests run SLOW on it too)."""
+    return Path(state.log).read_bytes().count(f"Submitting {SLOW_TASKS} missing tasks".encode())
+
+
+def run_status(url: str, run_id: str) -> str:
+    return str(httpx.get(f"{url}/v1/runs/{run_id}").json()["status"])
+
+
+def wait_status(url: str, run_id: str, wanted: set[str], seconds: float = 180.0) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while (doc := httpx.get(f"{url}/v1/runs/{run_id}").json())["status"] not in wanted:
+        assert time.monotonic() < deadline, f"run {run_id} stayed {doc['status']}"
+        time.sleep(0.3)
+    return dict(doc)
+
+
+def leftovers(settings: Settings, pid: int) -> dict[str, list[str]]:
+    """What the askspark process ``pid`` left: processes, staged files, session records, cgroups."""
+    engine_dir = settings.engine_dir
+    found = {
+        "processes": [str(p) for p in descendants(pid) if pid_alive(p)],
+        "staged": [p.name for p in (engine_dir / "outbox").glob(f"w{pid}-*")],
+        "sessions": [p.name for p in (engine_dir / "outbox-sessions").glob(f"w{pid}-*")],
+        "cgroups": [str(p) for root in cgroups._parents() for p in root.glob(f"askspark-{pid}-*")],
+    }
+    return {k: v for k, v in found.items() if v}
+
+
+def test_http_server_killed_with_runs_running_and_queued(
+    settings: Settings, engine: Any, nasdaq: list[TableInfo], shared_engine: None, tmp_path: Path
+) -> None:
+    """``askspark serve`` killed with -9 while one run's Spark job runs and two wait. The next server
+    runs all three (the running one once more, with a notice); the killed server's workers, staged
+    files, cgroups and its Spark job on the shared server do not outlive it."""
+    from askspark.engines import daemon, server
+
+    state = daemon.read(settings)
+    assert state is not None and server.healthy(state) and not daemon.stale(state), (
+        state, state and (server.pid_alive(state.pid), server.socket_accepts(state.socket_path),
+                          daemon._is_server(state.pid), Path(state.socket_dir).exists()))  # fmt: skip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    first = serve_process(settings.home, port, script(tmp_path / "a.json", [fence(SLOW)], "python"))
+    try:
+        wait_up(url)
+        before = jobs_started(engine.state)
+        body = {"question": "How many rows per symbol?", "tables": ["northwind.nasdaq"]}
+        ids = [httpx.post(f"{url}/v1/runs", json=body).json()["run_id"] for _ in range(3)]
+        deadline = time.monotonic() + 180
+        while jobs_started(engine.state) == before:  # the first run's Spark job runs
+            assert time.monotonic() < deadline and first.poll() is None, "the job never started"
+            time.sleep(0.2)
+        assert [run_status(url, i) for i in ids] == ["running", "queued", "queued"]
+        tree = descendants(first.pid)
+        killed_at = Path(engine.state.log).stat().st_size
+        first.kill()
+        first.wait()
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert [store.store_for(settings).get(i).status for i in ids] == ["running", "queued", "queued"]
+    assert leftovers(settings, first.pid).keys() >= {"staged", "sessions"}  # what the next one sweeps
+
+    second = serve_process(settings.home, port, script(tmp_path / "b.json", [fence(GOOD)] * 6, "python"))
+    try:
+        wait_up(url)
+        assert httpx.get(f"{url}/v1/health").json()["requeued"] == ids
+        for run_id in ids:
+            doc = wait_status(url, run_id, {"succeeded", "failed"})
+            assert doc["status"] == "succeeded" and len(doc["result"]["rows"]) == 6, doc.get("error")
+        notices = [n for n in wait_status(url, ids[0], {"succeeded"})["notices"] if "re-queued" in n]
+        assert notices and "earlier attempts were discarded" in notices[0]
+        # The killed run's Spark job was interrupted, not left to run on the shared server.
+        deadline = time.monotonic() + 60
+        while b"cancelled" not in (log := Path(engine.state.log).read_bytes()[killed_at:]):
+            assert time.monotonic() < deadline, f"the killed server's Spark job still runs:\n{log[-5000:]!r}"
+            time.sleep(0.5)
+        assert not any(pid_alive(p) for p in tree)
+        assert leftovers(settings, first.pid) == {}
+    finally:
+        second.terminate()
+        second.wait(timeout=60)
+    assert_nothing_left(engine)
+
+
+def test_a_run_lost_twice_is_recorded_failed(settings: Settings, tmp_path: Path) -> None:
+    """A run a stopped server was running is run again once; if a server stops while running it again
+    (it may be what stops the server), the next server records it failed with why, not running."""
+    from askspark.interfaces.http.runner import Runner
+    from askspark.request import Request
+
+    own = other_home(settings, tmp_path / "home")
+    runs = store.store_for(own)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    request = Request(question="rows?", tables=["northwind.nasdaq"]).model_dump()
+    for run_id, status, recovered in [
+        ("r-once", "running", 0),
+        ("r-twice", "running", 1),
+        ("r-queued", "queued", 1),
+    ]:
+        answer = Answer(status=status, run_id=run_id, question="rows?", engine="local", model="m", tables=[],
+                        created_at="2026-01-01T00:00:00Z")  # fmt: skip
+        runs.save(answer, {"run": request, "server_pid": dead.pid, "recovered": recovered})
+    runner = Runner(own)
+    assert runner.recover() == ["r-once", "r-queued"]
+    lost = runs.get("r-twice")
+    assert lost.status == "failed" and lost.stop_reason == "lost: the server stopped while running it"
+    assert lost.error is not None and lost.error.kind is ErrorKind.ENGINE_UNAVAILABLE
+    assert "stopped 2 times while running" in lost.error.message
+    assert runs.request("r-once")["recovered"] == 1  # type: ignore[index]
+    assert [a.status for a in runs.unfinished()] == ["queued", "queued"]

@@ -5,11 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import io
 import json
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -24,7 +21,7 @@ from typer.testing import CliRunner
 
 from askspark.record import Answer
 from askspark.settings import Settings
-from live_server import LiveServer, free_port, script, sql
+from live_server import LiveServer, free_port, script, serve_process, sql, wait_up
 
 pytestmark = pytest.mark.slow
 TOKEN = "test-token-123"
@@ -315,27 +312,6 @@ def test_serve_refuses_to_listen_beyond_loopback_without_a_token() -> None:
 
 
 # --- a real restart -------------------------------------------------------------------------------
-
-
-def serve_process(home: Path, port: int, model: str) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "ASKSPARK_HOME": str(home),
-        "ASKSPARK_MODEL": model,
-        "ASKSPARK_MAX_CONCURRENT_RUNS": "1",
-    }
-    cmd = [sys.executable, "-m", "askspark.interfaces.cli", "serve", "--port", str(port)]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def wait_up(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v1/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError("server did not come up")
 
 
 def test_accepted_runs_survive_a_restart(settings: Settings, shared_engine: None, tmp_path: Path) -> None:

@@ -12,9 +12,12 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from askspark.errors import EngineUnavailableError
 
@@ -158,3 +161,15 @@ def java_home() -> Path:
     if os.environ.get("JAVA_HOME"):
         return Path(os.environ["JAVA_HOME"]).resolve()
     return Path(require("java", "openjdk-17-jre-headless")).resolve().parent.parent
+
+
+# One long-lived thread starts the sandboxes: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) follows
+# the *thread* that started it, so a Spark server restarted, or a spare worker started, from a thread
+# that then ended was killed with it (a restart inside a short-lived thread left a dead server behind).
+_launcher = ThreadPoolExecutor(1, thread_name_prefix="askspark-launcher")
+
+
+def launch(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(cmd, **kwargs)`` from the launcher thread, which lives as long as the process."""
+    started: subprocess.Popen[bytes] = _launcher.submit(lambda: subprocess.Popen(cmd, **kwargs)).result()
+    return started

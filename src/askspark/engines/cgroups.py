@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from askspark.errors import SandboxUnavailableError
+from askspark.processes import pid_alive
 
 ROOT = Path("/sys/fs/cgroup")
 
@@ -59,11 +62,22 @@ class Cgroup:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
 
-    def remove(self) -> None:
+    def remove(self, seconds: float = 5.0) -> None:
+        """Kill what is left in the group and remove it; a group keeps its directory (EBUSY) until its
+        killed processes have exited, so the removal is tried again for up to ``seconds``."""
         self.kill_all()
+        deadline = time.monotonic() + seconds
         for d in self.dirs:
-            with contextlib.suppress(OSError):
-                d.rmdir()
+            while True:
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
 
 
 def _make_v1(name: str, max_pids: int, memory_bytes: int) -> Cgroup | None:
@@ -104,7 +118,8 @@ def create(max_pids: int, memory_bytes: int) -> Cgroup | None:
     Raises:
         SandboxUnavailableError: running as root without usable cgroups (a fork bomb could not be stopped).
     """
-    name = f"askspark-{uuid.uuid4().hex[:12]}"
+    # The creator's pid in the name: a process killed before it removed its groups leaves them to sweep().
+    name = f"askspark-{os.getpid()}-{uuid.uuid4().hex[:12]}"
     group = _make_v1(name, max_pids, memory_bytes) or _make_v2(name, max_pids, memory_bytes)
     if group is None and os.geteuid() == 0:
         raise SandboxUnavailableError(
@@ -114,3 +129,26 @@ def create(max_pids: int, memory_bytes: int) -> Cgroup | None:
             "memory controllers); ASKSPARK_SANDBOX=false disables the sandbox for development only",
         )
     return group
+
+
+def _parents() -> list[Path]:
+    """The directories this process's groups are created in (v1's pids and memory, or v2's)."""
+    dirs = _v1_dirs("")  # the name "" adds nothing to the path: the parents themselves
+    if dirs is not None:
+        return list(dirs.values())
+    own = _own_path("")
+    return [ROOT / own.lstrip("/")] if own is not None and (ROOT / "cgroup.controllers").exists() else []
+
+
+def sweep() -> int:
+    """Remove the groups of processes that died without removing them (killed with -9): their
+    processes are killed, their directories removed. Returns how many were removed."""
+    removed = 0
+    for parent in _parents():
+        with contextlib.suppress(OSError):
+            for d in parent.iterdir():
+                match = re.fullmatch(r"askspark-(\d+)-[0-9a-f]+", d.name)
+                if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
+                    Cgroup([d]).remove()
+                    removed += 1
+    return removed

@@ -136,6 +136,7 @@ class ConnectEngine(Engine):
         self.runner.close()
         self.bridge.close()
         shutil.rmtree(self._staging, ignore_errors=True)
+        shutil.rmtree(self.runner.sessions, ignore_errors=True)
 
 
 def create(settings: Settings, readable: list[Path] | None = None) -> ConnectEngine:

@@ -24,7 +24,7 @@ from typing import Any
 
 from askspark.engines import cgroups, sandbox
 from askspark.errors import EngineUnavailableError
-from askspark.processes import signal_group
+from askspark.processes import launch, signal_group
 
 LOG_TAIL_BYTES = 20_000
 
@@ -53,7 +53,7 @@ class SandboxedProcess:
         self.ready = False
         cmd, env = _command(module, spec, cgroup, sandboxed=sandboxed, share_net=share_net)
         with open(self.log_path, "wb") as err:
-            self.proc = subprocess.Popen(
+            self.proc = launch(
                 cmd,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -50,7 +50,7 @@ def lost(
 def unavailable(exc: AskSparkError, stage: str = "dry_run") -> Execution:
     """The engine could not run the job at all (new code cannot fix that)."""
     failure = Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message=exc.message, suggestion=exc.suggestion)
-    return Execution(ok=False, stage=stage, error=failure)
+    return Execution(ok=False, stage=stage, error=failure, logs=str(exc.details.get("log_tail", "")))
 
 
 def not_kept(exc: OSError, output_dir: str, timings: dict[str, float]) -> Execution:

@@ -11,6 +11,7 @@ catalog is scrubbed, where a full result may live, how a refused session is name
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -131,8 +132,15 @@ class Runner:
         self._scrub: threading.Thread | None = None
         self._live: set[Worker] = set()
         self._suspect = False  # the last job failed in a way that may have hurt the server
+        # Which Spark session each live worker opened, outside the server's reach: a process killed
+        # with -9 leaves its workers' records, and the next sweep interrupts their Spark work.
+        self.sessions = options.staging.with_name(options.staging.name + "-sessions")
+        self.sessions.mkdir(parents=True, exist_ok=True)
         if warm:
             self.spare = self._new_worker()
+        # What a killed process left (staged files, running Spark work, cgroups), before any job's code.
+        self._scrub = threading.Thread(target=self.sweep_leftovers, daemon=True)
+        self._scrub.start()
 
     # --- a job ------------------------------------------------------------------------------------
 
@@ -272,7 +280,8 @@ class Runner:
         """Remove whatever a run wrote into the staging area outside its own worker's directory.
 
         The server may write anywhere under the outbox root (it writes full results there); files there
-        that belong to no waiting or running worker are leftovers of a hostile or failed run.
+        that belong to no waiting or running worker are leftovers of a hostile or failed run. Spark
+        sessions of workers whose process died without retiring them (killed with -9) are interrupted.
         """
         with self._lock:
             keep = {w.process.outbox for w in self._live}
@@ -284,6 +293,27 @@ class Runner:
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     entry.unlink(missing_ok=True)
+            orphans = [
+                r
+                for r in self.sessions.iterdir()
+                if self.options.staging / r.name not in keep and not _another_process(r.name)
+            ]
+        for record in orphans:
+            self._end_session(record)
+
+    def _end_session(self, record: Path) -> None:
+        """Interrupt the Spark work of a worker that is gone, if it ran on this server; drop its record."""
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            found = json.loads(record.read_text())
+            if found["server"] == self.server.state.socket_dir:
+                self.interrupt(found["session"])
+        record.unlink(missing_ok=True)
+
+    def sweep_leftovers(self) -> None:
+        """What processes killed with -9 left: staged files and Spark work (above), and their cgroups."""
+        self.sweep_outbox()
+        if self.settings.sandbox:
+            cgroups.sweep()
 
     # --- workers ----------------------------------------------------------------------------------
 
@@ -291,12 +321,15 @@ class Runner:
         with self._lock:  # a worker's directory must be registered before the sweep can see it
             worker = start_worker(self.settings, self.server.state, memory_mb, self.options.staging)
             self._live.add(worker)
+            record = {"server": worker.server, "session": worker.session_id}
+            (self.sessions / worker.process.outbox.name).write_text(json.dumps(record))
         return worker
 
     def _retire(self, worker: Worker) -> None:
         worker.process.cleanup()
         with self._lock:
             self._live.discard(worker)
+            (self.sessions / worker.process.outbox.name).unlink(missing_ok=True)
 
     def _discard(self, worker: Worker) -> None:
         """Stop a worker that will get no job, and remove its files."""
@@ -352,8 +385,14 @@ class Runner:
                 control.client.close()
 
     def close(self) -> None:
+        """Stop every worker still here (the spare, and those whose retirement is under way: at exit
+        their daemon threads would die before removing the workers' files and cgroups)."""
         self.wait_scrub()
         self.release()
+        with self._lock:
+            left = list(self._live)
+        for worker in left:
+            self._discard(worker)
 
 
 def _another_process(name: str) -> bool:

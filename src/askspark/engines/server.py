@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from askspark.errors import EngineUnavailableError
 from askspark.processes import (
     free_port,
     java_home,
+    launch,
     pid_alive,
     require,
     signal_group,
@@ -202,11 +204,13 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     # S3 data is read from askspark's cache of it (catalog/s3.py): one directory, so no restart per table.
     own = (settings.warehouse, settings.home / "uploads", settings.hive_warehouse, cache_root(settings))
     dirs = sorted({p.resolve() for p in (*own, *(readable or []))})
-    socket_dir = Path(tempfile.mkdtemp(prefix="askspark-"))  # short: socket paths stop at 108 bytes
-    bridge_dir = Path(tempfile.mkdtemp(prefix="askspark-b-")) if settings.sandbox else None
+    sweep_temporary()
+    # Short (socket paths stop at 108 bytes), and named with our pid: a process killed with -9 leaves them.
+    socket_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-"))
+    bridge_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
     port = INNER_PORT if settings.sandbox else free_port()
-    launch = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
+    launcher = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
     env = _launch_env(settings, port, socket_dir, wrapper)
     if bridge_dir is not None:
         spec = _server_spec(settings, [d for d in dirs if d.exists()] + [bridge_dir], socket_dir)
@@ -214,12 +218,12 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
             "ASKSPARK_BRIDGE": str(bridge_dir / BRIDGE_SOCKET),
             "ASKSPARK_BRIDGE_PORT": str(BRIDGE_PORT),
         }
-        cmd, env = sandbox.bwrap_command(spec, launch), {"PATH": os.environ.get("PATH", "")}
+        cmd, env = sandbox.bwrap_command(spec, launcher), {"PATH": os.environ.get("PATH", "")}
     else:
-        cmd, env = launch, os.environ | env
+        cmd, env = launcher, os.environ | env
     log = settings.engine_dir / f"server-{socket_dir.name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        proc = launch(
             cmd,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -263,6 +267,18 @@ def remove_files(state: ServerState) -> None:
     if state.bridge_dir:
         _stop_bridge(Path(state.bridge_dir))
         shutil.rmtree(state.bridge_dir, ignore_errors=True)
+
+
+def sweep_temporary() -> None:
+    """Remove the socket and bridge directories of servers whose starting process died without
+    stopping them (killed with -9; the sandboxed server died with it), and stop their bridges."""
+    for path in Path(tempfile.gettempdir()).glob("askspark-*-*"):
+        match = re.fullmatch(r"askspark-(\d+)-(b-)?[\w]+", path.name)
+        if match is None or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        if match.group(2):
+            _stop_bridge(path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:

@@ -12,6 +12,8 @@ import asyncio
 import hmac
 import importlib.util
 import ipaddress
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from importlib import resources
@@ -272,4 +274,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
             f"refusing to listen on {host} without an API token: anyone who can reach it could run code",
             suggestion="set ASKSPARK_API_TOKEN (or pass --token), or listen on 127.0.0.1",
         )
+    # uvicorn re-raises a SIGTERM once it has shut down gracefully; with the default action the process
+    # would die there, before its exit handlers close the engines (their workers' files and cgroups,
+    # an owned Spark server's socket directory stayed behind). Exit normally instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)

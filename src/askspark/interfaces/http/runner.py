@@ -2,7 +2,9 @@
 
 A run is saved as ``queued`` in the run store, with the request that produced it, before the server
 answers that it was accepted. When a server starts it runs again every run a stopped server left
-``queued`` or ``running``. Each run's progress events are kept in memory for server-sent events.
+``queued``, and once a run it left ``running``; a run a server was running when it stopped a second
+time is recorded as failed (lost), since it may be what stops the server. Each run's progress events
+are kept in memory for server-sent events.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from askspark.runs.store import store_for
 from askspark.settings import Settings
 
 KEEP_EVENTS = 500  # finished runs whose events stay in memory (older ones answer from the store)
+MAX_RECOVERIES = 1
+"""How many times a run a stopped server was running is run again; after that it is recorded as lost."""
 Event = tuple[str, dict[str, Any]]
 
 
@@ -69,9 +73,11 @@ class Ticket:
         created_at: datetime,
         notices: list[str],
         selection: Selection | None = None,
+        recovered: int = 0,
     ) -> None:
         self.run_id, self.request, self.created_at, self.notices = run_id, request, created_at, notices
         self.selection = selection
+        self.recovered = recovered  # times a stopped server was running it
         self.events = EventLog()
         self.done: Future[Answer] = Future()
 
@@ -114,20 +120,39 @@ class Runner:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def recover(self) -> list[str]:
-        """Queue again the runs a stopped server accepted and did not finish (oldest first)."""
+        """Queue again the runs a stopped server accepted and did not finish (oldest first); record as
+        lost those it was running after they had been recovered ``MAX_RECOVERIES`` times already."""
         ids = []
         for answer in self.store.unfinished():
             saved = self.store.request(answer.run_id)
             if saved is None or _alive(saved.get("server_pid")):
                 continue  # not ours (a CLI run in progress) or its server still runs
+            recovered = int(saved.get("recovered", 0)) + (answer.status == "running")
+            if recovered > MAX_RECOVERIES:
+                self._record_lost(answer, recovered)
+                continue
             note = "re-queued after the server stopped" + (
                 " while running it; earlier attempts were discarded" if answer.status == "running" else ""
             )
             request = Request.model_validate(saved["run"])
+            ticket = Ticket(
+                answer.run_id, request, answer.created_at, [*answer.notices, note], None, recovered
+            )
             with self._lock:
-                self._enqueue(Ticket(answer.run_id, request, answer.created_at, [*answer.notices, note]))
+                self._enqueue(ticket)
             ids.append(answer.run_id)
         return ids
+
+    def _record_lost(self, answer: Answer, times: int) -> None:
+        """A run the server stopped during, again and again: failed, with why, and not run again."""
+        answer.status, answer.stop_reason = "failed", "lost: the server stopped while running it"
+        answer.error = Failure(
+            kind=ErrorKind.ENGINE_UNAVAILABLE,
+            message=f"the server stopped {times} times while running this run; it is not run again "
+            "(it may be what stops the server)",
+            suggestion="read the server's log for what stopped it; ask again once that is fixed",
+        )
+        self.store.save(answer)
 
     # --- accepting -------------------------------------------------------------------------------
 
@@ -163,7 +188,8 @@ class Runner:
             rerun_of=request.rerun_of,
         )
         # Saved before the client hears "accepted": a server that stops now still has it to run.
-        self.store.save(queued, {"run": request.model_dump(), "server_pid": os.getpid()})
+        saved = {"run": request.model_dump(), "server_pid": os.getpid(), "recovered": ticket.recovered}
+        self.store.save(queued, saved)
         ticket.events.add("queued", {"run_id": ticket.run_id, "status": "queued"})
         self._tickets[ticket.run_id] = ticket  # the caller holds self._lock
         self._pending += 1
