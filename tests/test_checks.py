@@ -303,7 +303,9 @@ def _ask(settings: object, engine: object, replies: list[str], **update: object)
     llm = ScriptedLLM(
         replies=[f'```python\ndef answer(spark, tables):\n    return spark.sql("{r}")\n```' for r in replies]
     )
-    run_settings = settings.model_copy(update=update)  # type: ignore[attr-defined]
+    # Rewrites off: these test how a suspect result goes back to the model (a rewrite would answer
+    # ONE_ROW's question itself; tests/test_rewrites.py covers that).
+    run_settings = settings.model_copy(update={"rewrites": False, **update})  # type: ignore[attr-defined]
     return api.ask(EACH, ["northwind.nasdaq"], engine=engine, model=llm, settings=run_settings), llm  # type: ignore[arg-type]
 
 
