@@ -335,12 +335,18 @@ def group_without_aggregate(sql: str, schema: Schema) -> str | None:
         group = select.args.get("group")
         if not group or select.args.get("having") or not _of_rows_but_group(select):
             continue
-        grouped = {g.sql("spark").lower() for g in group.expressions}
         outputs = [s.unalias().sql("spark").lower() for s in select.expressions]
-        if all(g.isdigit() or g in outputs for g in grouped) and not set(outputs) <= grouped:
+        grouped = {_position(g.sql("spark").lower(), outputs) for g in group.expressions}
+        if grouped <= set(outputs) and not set(outputs) <= grouped:
             select.set("group", None)
             changed = True
     return tree.sql("spark", pretty=True) if changed else None
+
+
+def _position(item: str, outputs: list[str]) -> str:
+    """A GROUP BY item, a position (``GROUP BY 1``) read as the output it names."""
+    index = int(item) - 1 if item.isdigit() else -1
+    return outputs[index] if 0 <= index < len(outputs) else item
 
 
 def _of_rows_but_group(select: exp.Select) -> bool:
