@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -166,10 +167,37 @@ def java_home() -> Path:
 # One long-lived thread starts the sandboxes: bubblewrap's --die-with-parent (PR_SET_PDEATHSIG) follows
 # the *thread* that started it, so a Spark server restarted, or a spare worker started, from a thread
 # that then ended was killed with it (a restart inside a short-lived thread left a dead server behind).
-_launcher = ThreadPoolExecutor(1, thread_name_prefix="askspark-launcher")
+# A daemon thread, not a ThreadPoolExecutor's: an executor's thread is joined, and so ends, when the
+# interpreter starts to exit, before the atexit handlers; the sandboxes died with it while an engine's
+# last scrub still talked to its server (pyspark's RETRIES_EXCEEDED after every CLI answer). A daemon
+# thread lives until the process ends, and the sandboxes with it.
+_requests: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[tuple[bool, Any]]]] = (
+    queue.SimpleQueue()
+)
+_launcher_lock = threading.Lock()
+_launcher: threading.Thread | None = None
+
+
+def _serve_launches() -> None:
+    while True:
+        start, reply = _requests.get()
+        try:
+            reply.put((True, start()))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller, who raises it
+            reply.put((False, exc))
 
 
 def launch(cmd: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
     """``subprocess.Popen(cmd, **kwargs)`` from the launcher thread, which lives as long as the process."""
-    started: subprocess.Popen[bytes] = _launcher.submit(lambda: subprocess.Popen(cmd, **kwargs)).result()
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None:
+            _launcher = threading.Thread(target=_serve_launches, name="askspark-launcher", daemon=True)
+            _launcher.start()
+    reply: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+    _requests.put((lambda: subprocess.Popen(cmd, **kwargs), reply))
+    ok, value = reply.get()
+    if not ok:
+        raise value
+    started: subprocess.Popen[bytes] = value
     return started
