@@ -9,6 +9,10 @@ A result that runs is checked against the question (``results/checks.py``); an a
 ``suspect_result`` failure the model sees on the next attempt. When no attempt does better, the run
 still answers with the last suspect result and says so (``Answer.suspect`` and a notice).
 
+Rewrites (``runs/rewrites.py``, setting ``rewrites``): the model's one-query code is fixed by precise
+rules before it runs, and a suspect result whose query a rule can rank within its groups is followed
+by that rewritten query as the next attempt, without a model call (``Attempt.rewrite`` names them).
+
 With ``candidates`` > 1 an attempt generates several codes from one prompt, runs every valid one and
 answers with the largest group of equal results (``results/vote.py``): two first, more only while they
 disagree. Every candidate is kept in ``Attempt.candidates``.
