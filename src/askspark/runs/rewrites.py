@@ -117,9 +117,9 @@ def _ordered_by_name(select: exp.Select, names: list[str]) -> list[exp.Ordered] 
 
 
 def _of_rows(select: exp.Select) -> bool:
-    """Whether the query returns rows of its input as they are: no GROUP BY, DISTINCT or aggregate."""
-    aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
-    return not (select.args.get("group") or select.args.get("distinct") or aggregates)
+    """Whether the query returns rows of its input as they are: no GROUP BY, DISTINCT or aggregate
+    (nor star, which :func:`_parse_select` has already refused)."""
+    return not select.args.get("group") and _of_rows_but_group(select)
 
 
 def _ranks_all(select: exp.Select, result: ResultPreview, keys: list[str], n: int) -> bool:
@@ -279,7 +279,7 @@ def column_spelling(sql: str, schema: Schema) -> str | None:
         if not isinstance(column.this, exp.Identifier) or (not column.table and name.lower() in defined):
             continue
         own = schema.tables.get(aliases.get(column.table.lower(), "")) if column.table else unqualified
-        if own is None or name.lower() in {c.lower() for c in own}:
+        if own is None or name.lower() in _lower(own):
             continue
         if len(found := [c for c in own if _spelling(c) == _spelling(name)]) == 1:
             column.set("this", exp.to_identifier(found[0], quoted=True))
@@ -394,8 +394,9 @@ def fix_before_run(
     if sql is None:
         return None
     names: list[str] = []
+    schema = Schema.of(question, named)
     for name, rule in BEFORE_RUN:
-        new = rule(sql, Schema.of(question, named))
+        new = rule(sql, schema)
         if new is not None:
             sql, names = new, [*names, name]
     return (",".join(names), wrap_sql(sql)) if names else None
