@@ -10,9 +10,9 @@ import pytest
 from askspark import api
 from askspark.llm.base import Completion, Message, complete_many
 from askspark.llm.scripted import ScriptedLLM
-from askspark.record import ColumnInfo, ErrorKind, Failure, ResultPreview
+from askspark.record import ColumnInfo, Confidence, ErrorKind, Failure, ResultPreview
 from askspark.results.vote import Reading, enough, group_results, same_result, vote
-from askspark.runs.loop import candidate_temperatures
+from askspark.runs.loop import agreement_notice, candidate_temperatures
 from askspark.settings import Settings
 
 
@@ -61,6 +61,51 @@ def test_failed_candidates_are_not_counted() -> None:
 def test_a_clean_group_beats_a_larger_suspect_one() -> None:
     readings = [Reading("a", TWO, SUSPECT), Reading("b", TWO, SUSPECT), Reading("c", ONE)]
     assert vote(readings, asked=3).winner == 2
+
+
+def test_a_reading_that_failed_a_check_does_not_count_against_a_clean_answer() -> None:
+    readings = [Reading("a", ONE), Reading("b", ONE), Reading("c", TWO, SUSPECT)]
+    chosen = vote(readings, asked=3)
+    confidence = chosen.confidence()
+    assert confidence is not None and (confidence.agree, confidence.executed, confidence.doubted) == (2, 3, 1)
+    assert not confidence.low and confidence.text == "2 of 3 readings agree; 1 failed a result check"
+    [other] = chosen.alternatives(readings)
+    assert other.suspect and other.result.rows == [[2]]
+    assert agreement_notice(confidence, [other]) == confidence.text  # no clean other reading to show
+
+
+def test_a_clean_other_reading_makes_it_low() -> None:
+    readings = [Reading("a", ONE), Reading("b", ONE), Reading("c", TWO)]
+    confidence = vote(readings, asked=3).confidence()
+    assert confidence is not None and confidence.low and confidence.text == "2 of 3 readings agree"
+
+
+@pytest.mark.parametrize(
+    ("readings", "text"),
+    [
+        (
+            [Reading("a", None, INVALID), Reading("b", None, INVALID), Reading("c", ONE)],
+            "1 of 3 readings gave this answer and none confirmed it; 2 did not run",
+        ),
+        (
+            [Reading("a", ONE), Reading("b", TWO, SUSPECT), Reading("c", TWO, SUSPECT)],
+            "1 of 3 readings gave this answer and none confirmed it; 2 failed a result check",
+        ),
+    ],
+)
+def test_a_lone_reading_is_low(readings: list[Reading], text: str) -> None:
+    """Several candidates were written and only one result stands: nothing confirms it."""
+    confidence = vote(readings, asked=3).confidence()
+    assert confidence is not None and confidence.lone and confidence.low and confidence.text == text
+
+
+def test_confidence_of_an_older_document_reads_as_before() -> None:
+    """Documents stored before ``generated``/``doubted`` were kept: low means another reading, as then."""
+    older = Confidence.model_validate({"agree": 2, "executed": 3, "share": 2 / 3, "asked": 3})
+    assert older.low and older.text == "2 of 3 readings agree"
+    assert not Confidence.model_validate({"agree": 2, "executed": 2, "share": 1.0, "asked": 3}).low
+    dumped = older.model_dump()
+    assert dumped["low"] is True and Confidence.model_validate(dumped) == older  # computed fields round-trip
 
 
 def test_alternative_previews_are_bounded() -> None:

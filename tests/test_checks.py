@@ -78,6 +78,25 @@ TRIGGERS = [
         "What percentage of revenue comes from the Dairy category?",
         preview(["dairy"], [[1520.3]], ["double"]),
     ),
+    (
+        checks.count_for_a_percentage,
+        "For each region, what percentage of its customers placed an order? Return the region and it.",
+        preview(
+            ["region", "customers_with_orders"], [["North", 4951], ["South", 2057]], ["string", "bigint"]
+        ),
+    ),
+    (
+        checks.hundred_on_every_row,
+        "What share of the total amount does each segment account for, in percent?",
+        preview(["segment", "share_pct"], [["Corporate", 100.0], ["Consumer", 100.0]], ["string", "double"]),
+    ),
+    (
+        checks.interval_for_a_number,
+        "For patient 12, list each visit and the number of days since the patient's previous visit.",
+        preview(
+            ["visit_id", "gap"], [[1, None], [2, "3 days, 0:33:43"]], ["bigint", "interval day to second"]
+        ),
+    ),
 ]
 
 # (check, question, result): none may raise its check's alarm.
@@ -179,6 +198,31 @@ QUIET = [
         checks.percentage_out_of_range,
         "What percentage of orders had a discount? Also give the number of orders.",
         preview(["orders", "discounted"], [[830, 12.5]], ["bigint", "double"]),
+    ),
+    (
+        checks.count_for_a_percentage,
+        "How many orders had a discount of 10 percent?",
+        preview(["orders"], [[12]], ["bigint"]),
+    ),
+    (
+        checks.count_for_a_percentage,
+        "What percentage of orders had a discount?",
+        preview(["pct"], [[12.5]], ["decimal(38,14)"]),
+    ),
+    (
+        checks.hundred_on_every_row,
+        "What share of orders was shipped, per region?",
+        preview(["region", "share_pct"], [["North", 100.0], ["South", 87.5]], ["string", "double"]),
+    ),
+    (
+        checks.interval_for_a_number,
+        "How long after signing up did each user make a purchase?",
+        preview(["user_id", "gap"], [[1, "1 day, 0:00:00"]], ["bigint", "interval day to second"]),
+    ),
+    (
+        checks.interval_for_a_number,
+        "How many seconds passed between each user's first and last event?",
+        preview(["user_id", "seconds"], [[1, 86400]], ["bigint", "bigint"]),
     ),
 ]
 
@@ -363,3 +407,20 @@ def test_a_grouping_word_written_as_a_column_name_matches_that_column() -> None:
     assert message is not None and "event_type repeats" in message
     assert checks.matching_columns("type", preview(["event_type"], [["x"]])) == [0]
     assert checks.matching_columns("event_type", preview(["type"], [["x"]])) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("How many tickets does every agent have, including agents with no tickets (count 0)?", True),
+        ("For each agent, count the tickets; include agents without tickets.", True),
+        ("How many open tickets does each agent have (include an agent with 0 if there is one)?", True),
+        (
+            "For each team, what percentage of its agents (including agents without tickets) closed one?",
+            False,
+        ),
+        ("Rank the agents by tickets; agents without any tickets are left out.", False),
+    ],
+)
+def test_asks_to_include_none(question: str, asks: bool) -> None:
+    assert checks.asks_to_include_none(question) is asks

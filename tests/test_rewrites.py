@@ -23,6 +23,7 @@ from askspark.runs.rewrites import (
     rewrite,
     sole_query,
     top_per_group,
+    zero_for_none,
 )
 from askspark.settings import Settings
 
@@ -74,7 +75,7 @@ def test_sole_query_reads_only_the_wrapped_shape() -> None:
     ],
 )
 def test_top_per_group_ranks_within_each_group(sql: str, result: ResultPreview, n: int) -> None:
-    new = top_per_group(TOP_PAGE, sql, result)
+    new = top_per_group(sql, result, Schema(TOP_PAGE, {}))
     assert new is not None
     assert "ROW_NUMBER() OVER (PARTITION BY `device` ORDER BY `views` DESC, `page`" in new
     assert f"WHERE rank_in_group <= {n}" in new and "LIMIT" not in new
@@ -83,13 +84,13 @@ def test_top_per_group_ranks_within_each_group(sql: str, result: ResultPreview, 
 
 def test_top_n_per_group_keeps_n() -> None:
     question = "What are the top 2 pages by views for each device?"
-    new = top_per_group(question, PAIRS, REPEATED.model_copy(update={"rows": REPEATED.rows * 2}))
+    new = top_per_group(PAIRS, REPEATED.model_copy(update={"rows": REPEATED.rows * 2}), Schema(question, {}))
     assert new is not None and "WHERE rank_in_group <= 2" in new
 
 
 def test_a_with_clause_stays_first() -> None:
     sql = f"WITH e AS (SELECT * FROM events) {PAIRS.replace('FROM events', 'FROM e')} LIMIT 1"
-    new = top_per_group(TOP_PAGE, sql, ONE_ROW)
+    new = top_per_group(sql, ONE_ROW, Schema(TOP_PAGE, {}))
     assert new is not None and new.startswith("WITH e AS (") and new.count("WITH") == 1
 
 
@@ -107,14 +108,14 @@ def test_a_with_clause_stays_first() -> None:
     ],
 )
 def test_top_per_group_leaves_other_queries_alone(question: str, sql: str, result: ResultPreview) -> None:
-    assert top_per_group(question, sql, result) is None
+    assert top_per_group(sql, result, Schema(question, {})) is None
 
 
 def test_rewrite_names_its_rule_and_wraps_the_query() -> None:
-    found = rewrite(TOP_PAGE, wrap_sql(PAIRS + " LIMIT 1"), ONE_ROW)
+    found = rewrite(wrap_sql(PAIRS + " LIMIT 1"), ONE_ROW, TOP_PAGE)
     assert found is not None and found[0] == "top_per_group"
     assert sole_query(found[1]) is not None and "ROW_NUMBER()" in found[1]
-    assert rewrite(TOP_PAGE, "def answer(spark, tables):\n    return tables['e'].limit(1)", ONE_ROW) is None
+    assert rewrite("def answer(spark, tables):\n    return tables['e'].limit(1)", ONE_ROW, TOP_PAGE) is None
 
 
 # -- in the loop, on real Spark ---------------------------------------------------------------------
@@ -238,13 +239,15 @@ def test_a_row_query_ordered_by_a_column_it_does_not_return_keeps_that_order() -
     columns = ("city", "name", "born")
     sql = "SELECT city, name, born FROM patients WHERE born IS NOT NULL ORDER BY born, patient_id LIMIT 1"
     result = preview([["Oslo", "Ada", "1950-01-01"]], columns)
-    new = top_per_group("For each city, which patient was born earliest?", sql, result)
+    new = top_per_group(sql, result, Schema("For each city, which patient was born earliest?", {}))
     assert new is not None and "patient_id AS order_by_1" in new
     assert "PARTITION BY `city` ORDER BY `born`, `order_by_1`" in new and new.startswith(
         "SELECT `city`, `name`, `born`\n"
     )
     grouped = "SELECT city, MIN(born) AS born FROM patients GROUP BY city ORDER BY born, patient_id LIMIT 1"
-    assert top_per_group("For each city, which patient was born earliest?", grouped, result) is None
+    assert (
+        top_per_group(grouped, result, Schema("For each city, which patient was born earliest?", {})) is None
+    )
 
 
 HOTTEST = "When did each device reach its highest temperature?"
@@ -393,3 +396,84 @@ def test_no_rule_before_the_run_changes_a_shipped_reference_answer() -> None:
     for question, sql in queries:
         for name, rule in BEFORE_RUN:
             assert rule(sql, Schema(question.question, {})) is None, (question.id, name)
+
+
+# -- before the run: "how many ... include those with none (count 0)" answered from the counted rows ---
+
+WITH_ZERO = "For each customer, how many orders did they place? Include customers with no orders (count 0)."
+SHOP = Schema(
+    WITH_ZERO,
+    {},
+    {
+        "customers": frozenset({"customerId", "name", "city"}),
+        "orders": frozenset({"order_id", "customerId", "qty"}),
+    },
+)
+
+
+def test_those_with_none_are_listed_from_their_own_table() -> None:
+    sql = "SELECT o.customerid AS customer_id, COUNT(order_id) AS n FROM orders o GROUP BY 1 ORDER BY n DESC"
+    new = zero_for_none(sql, SHOP)
+    assert new is not None
+    assert "FROM (SELECT DISTINCT `customerId` FROM customers) AS every" in new  # the table's spelling
+    assert "every.`customerId` AS `customer_id`, COALESCE(answer.`n`, 0) AS `n`" in new
+    assert "ON every.`customerId` <=> answer.`customer_id`" in new and new.endswith("ORDER BY `n` DESC")
+
+
+def test_other_outputs_and_a_having_are_kept() -> None:
+    sql = (
+        "SELECT c.customerId AS id, c.name, SUM(o.qty) AS units, AVG(o.qty) AS mean FROM customers c "
+        "JOIN orders o ON c.customerId = o.customerId GROUP BY c.customerId, c.name HAVING units > 0"
+    )
+    new = zero_for_none(sql, SHOP)
+    assert new is not None and "SELECT DISTINCT `customerId`, `name` FROM customers" in new
+    assert "COALESCE(answer.`units`, 0) AS `units`, answer.`mean`" in new and "HAVING" in new
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        (
+            "How many orders did each customer place?",
+            "SELECT customerId, COUNT(*) AS n FROM orders GROUP BY 1",
+        ),
+        (WITH_ZERO.replace("customer", "client"), "SELECT customerId, COUNT(*) AS n FROM orders GROUP BY 1"),
+        (WITH_ZERO, "SELECT customerId, COUNT(*) AS n FROM orders GROUP BY customerId LIMIT 5"),
+        (WITH_ZERO, "SELECT customerId + 0 AS c, COUNT(*) AS n FROM orders GROUP BY 1"),
+        (
+            WITH_ZERO,
+            "SELECT c.customerId, COUNT(o.order_id) AS n FROM customers c LEFT JOIN orders o "
+            "ON c.customerId = o.customerId GROUP BY c.customerId",
+        ),
+        (
+            WITH_ZERO,
+            "SELECT o.customerId, COUNT(*) AS n FROM orders o JOIN customers c ON c.customerId = o.customerId "
+            "WHERE city = 'Oslo' GROUP BY o.customerId",
+        ),
+    ],
+)
+def test_zero_for_none_leaves_other_queries_alone(question: str, sql: str) -> None:
+    """A question without 'include ... none', no table named by the question, a LIMIT, a key that is an
+    expression, an outer join already, a filter on the customers' table (the customers meant are fewer)."""
+    assert zero_for_none(sql, Schema(question, {}, SHOP.tables)) is None
+
+
+@pytest.mark.slow
+def test_counts_of_zero_are_added_before_the_run(settings: Settings, engine: object, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(
+        pa.table({"customerId": [1, 2, 3], "name": ["Ann", "Bo", "Cy"]}), tmp_path / "customers.parquet"
+    )
+    pq.write_table(pa.table({"order_id": [10, 11, 12], "customerId": [1, 1, 2]}), tmp_path / "orders.parquet")
+    wrong = "SELECT customerId, COUNT(order_id) AS n FROM orders GROUP BY customerId"
+    llm = ScriptedLLM(replies=[f"```sql\n{wrong}\n```"], style="sql")
+    answer = api.ask(
+        WITH_ZERO, files=[tmp_path / "customers.parquet", tmp_path / "orders.parquet"], engine=engine,
+        model=llm, settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    assert [a.rewrite for a in answer.attempts] == ["zero_for_none"] and llm.remaining == 0
+    assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
+    assert sorted(answer.result.rows) == [[1, 2], [2, 1], [3, 0]]
+    assert any(n.startswith("askspark listed every one of the groups") for n in answer.notices)

@@ -44,3 +44,18 @@ def test_markup_in_data_is_shown_as_text(capsys: object) -> None:
 def test_nothing_is_shown_without_candidates(capsys: object) -> None:
     cli.show_trust(_answer())
     assert capsys.readouterr().out == ""  # type: ignore[attr-defined]
+
+
+def test_a_lone_reading_and_a_doubted_one_are_said(capsys: object) -> None:
+    lone = Confidence(agree=1, executed=2, share=0.5, asked=3, generated=3, doubted=1)
+    answer = _answer(
+        confidence=lone,
+        alternatives=[Alternative(code="x", result=_preview([]), count=1, suspect=True)],
+    )
+    cli.show_trust(answer)
+    shown = " ".join(capsys.readouterr().out.split())  # type: ignore[attr-defined]  (rich wraps lines)
+    assert (
+        "1 of 3 readings gave this answer and none confirmed it; 1 failed a result check, 1 did not run"
+        in shown
+    )
+    assert "failed a result check)" in shown  # the other reading is marked

@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,12 +101,44 @@ class CandidateRecord(BaseModel):
 
 
 class Confidence(BaseModel):
-    """How many of an attempt's executed candidates returned the chosen result."""
+    """How many of an attempt's executed candidates returned the chosen result, and whether that is
+    low: the one definition the CLI, HTTP, web UI, MCP and the eval's honesty figures share."""
 
     agree: int
     executed: int
     share: float  # agree / executed
     asked: int  # the setting: candidates asked for at most (adaptive: fewer when the first agree)
+    generated: int = 0  # candidates generated, run or not (0 in documents from before it was kept)
+    doubted: int = 0  # readings outside the chosen group whose result failed a result check
+
+    @property
+    def disagree(self) -> int:
+        """Readings with another result that passed every check: a real other reading."""
+        return self.executed - self.agree - self.doubted
+
+    @property
+    def lone(self) -> bool:
+        """Several candidates were written but nothing backs the chosen result but itself."""
+        return self.agree < 2 and max(self.generated, self.executed) >= 2
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def low(self) -> bool:
+        """Another clean reading disagrees, or the chosen one stands alone. Readings that failed a
+        check do not count against a clean answer: they are wrong by a check's word, not a doubt."""
+        return self.disagree > 0 or self.lone
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def text(self) -> str:
+        """'2 of 3 readings agree', '1 of 3 readings gave this answer and none confirmed it; 2 did not run'."""
+        head = f"{self.agree} of {self.executed} readings agree"
+        if self.lone and not self.disagree:
+            head = f"{self.agree} of {max(self.generated, self.executed)} readings gave this answer and none confirmed it"
+        others = [f"{self.doubted} failed a result check"] if self.doubted else []
+        if (not_run := self.generated - self.executed) > 0:
+            others.append(f"{not_run} did not run")
+        return head + ("; " + ", ".join(others) if others else "")
 
 
 class Alternative(BaseModel):
@@ -115,6 +147,7 @@ class Alternative(BaseModel):
     code: str
     result: ResultPreview
     count: int
+    suspect: bool = False  # its result failed a result check (listed, not counted against the answer)
 
 
 class Clarification(BaseModel):

@@ -79,7 +79,8 @@ class Settings(BaseSettings):
         description="Repair one-query answers by precise rules (runs/rewrites.py): before the run, a column's "
         "spelling, a timestamp compared with a day, the moment of an extreme (max_by), an ORDER BY on an "
         "ungrouped column; after a suspect result, 'for each X, which Y had the most' ranked over all rows "
-        "is ranked within each X as a new attempt without the model. Each attempt names its rules.",
+        "is ranked within each X as a new attempt without the model; 'how many ... include those with none "
+        "(count 0)' lists every X from its own table before the run. Each attempt names its rules.",
     )
     written_answer: bool | None = Field(
         None,

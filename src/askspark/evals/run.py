@@ -98,9 +98,7 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
     confidence = answer.confidence
     if confidence is not None:
         result.confidence = f"{confidence.agree}/{confidence.executed}"
-    result.flagged = bool(answer.suspect) or (
-        confidence is not None and confidence.agree < confidence.executed
-    )
+    result.flagged = bool(answer.suspect) or (confidence is not None and confidence.low)
     failed = [a for a in answer.attempts if a.error is not None]
     if failed and failed[-1].error is not None:
         result.last_error = f"{failed[-1].error.kind.value}: {failed[-1].error.message[:300]}"

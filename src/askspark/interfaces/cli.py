@@ -316,12 +316,13 @@ def show_trust(answer: Answer) -> None:
     """How far the answer can be trusted: the candidates' agreement and the other readings they gave."""
     if answer.confidence is not None:
         c = answer.confidence
-        style = "green" if c.agree == c.executed else "bold yellow"
-        out.print(f"[{style}]confidence: {c.agree} of {c.executed} readings agree[/{style}]", highlight=False)
+        style = "bold yellow" if c.low else "green"
+        out.print(f"[{style}]confidence: {escape(c.text)}[/{style}]", highlight=False)
     for i, alt in enumerate(answer.alternatives, 1):
         first = alt.result.rows[0] if alt.result.rows else []
+        doubt = ", failed a result check" if alt.suspect else ""
         out.print(
-            f"[yellow]other reading {i}[/yellow] ({alt.count} candidate(s), {len(alt.result.rows)} row(s)); "
+            f"[yellow]other reading {i}[/yellow] ({alt.count} candidate(s), {len(alt.result.rows)} row(s){doubt}); "
             f"first row: {escape(str(first))}",
             highlight=False,
         )

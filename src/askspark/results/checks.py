@@ -55,8 +55,26 @@ _AGGREGATE = re.compile(
 ROWS_PER_GROUP = re.compile(r"\b(list|rank\w*|within|running|cumulative|moving)\b", re.IGNORECASE)
 _PERCENT_QUESTION = re.compile(r"\b(percent|percentage|pct)\b|%", re.IGNORECASE)
 _PERCENT_COLUMN = {"pct", "percent", "percentage", "share"}
+# The question asks for a share ("what percentage of", "the share of"), not "a discount of 10 percent".
+_ASKS_PERCENT = re.compile(
+    r"\b(?:what|which)\s+(?:percentage|percent|share|proportion|fraction)\b"
+    r"|\b(?:percentage|share|proportion|fraction)\s+of\b",
+    re.IGNORECASE,
+)
+# "Include doctors with no visits (count 0)", "including devices without readings", "with a count of 0".
+_WITH_ZERO = re.compile(
+    r"\binclud\w*\b[^.?;]*\b(?:no|without|zero|none)\b|\b(?:count|with)\s+(?:of\s+)?0\b", re.IGNORECASE
+)
+_COUNTS = re.compile(r"\b(?:how many|count|number of|sum|total)\b", re.IGNORECASE)  # a figure that can be 0
+_NUMERIC = re.compile(r"(?:tiny|small|big)?int|long|short|byte|double|float|decimal", re.IGNORECASE)
+_TIME_UNIT = re.compile(r"\b(?:seconds?|minutes?|hours?|days?)\b", re.IGNORECASE)
 # A percentage of change may be negative or above 100: not a share of a whole.
 _CHANGE = re.compile(r"change|growth|grow|increase|decrease|diff|delta|drop|rise|gain|loss|margin|return")
+# The same in a question's words ("Return the plan and ..." asks for output, not a financial return).
+_CHANGE_QUESTION = re.compile(
+    r"\b(?:change|growth|grow|grew|increase|decrease|diff|difference|delta|drop|rise|gain|loss|margin)\w*",
+    re.IGNORECASE,
+)
 _MAYBE_NONE = re.compile(r"\b(any|are there|is there|were there|whether)\b", re.IGNORECASE)
 # Words that make a column a measure, not a group key: "avg_order_value" does not name orders.
 _MEASURE_TOKENS = {
@@ -66,7 +84,7 @@ _MEASURE_TOKENS = {
 _SLACK = 1e-6  # rounding noise around 0 and 100
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     """A crude singular, enough to match 'customers' to a column 'customer' ('categories' -> 'category')."""
     word = word.lower()
     if word.endswith("ies") and len(word) > 4:
@@ -107,7 +125,7 @@ def _phrase(text: str) -> Iterator[str]:
         if taken == 2 or not word[0].isalpha() or word.lower() in _PHRASE_END:
             return
         taken += 1
-        yield _singular(word.removesuffix("'s"))
+        yield singular(word.removesuffix("'s"))
         if word.endswith("'s"):  # "each supplier's revenue" groups by supplier
             return
 
@@ -124,7 +142,7 @@ def matching_columns(word: str, result: ResultPreview) -> list[int]:
     with no column named so, the first date column ('for each day' answered with ``to_date(ts) AS d``)."""
     found = []
     for index, column in enumerate(result.columns):
-        tokens = [_singular(t) for t in _tokens(column.name)]
+        tokens = [singular(t) for t in _tokens(column.name)]
         if _names(word, tokens) and not _MEASURE_TOKENS & set(tokens):
             found.append(index)
     if not found and word.lower() == "day":  # "for each day" is keyed by a date, whatever its name
@@ -135,7 +153,7 @@ def matching_columns(word: str, result: ResultPreview) -> list[int]:
 def _names(word: str, tokens: list[str]) -> bool:
     """Whether a column's tokens name ``word``: one of them, or a run of them for a word written as a
     column name itself ('for each event_type' names the column event_type)."""
-    parts = [_singular(t) for t in _tokens(word)]
+    parts = [singular(t) for t in _tokens(word)]
     return any(tokens[i : i + len(parts)] == parts for i in range(len(tokens) - len(parts) + 1))
 
 
@@ -265,7 +283,7 @@ def more_than_top_n(question: str, result: ResultPreview) -> str | None:
 
 def percentage_out_of_range(question: str, result: ResultPreview) -> str | None:
     """A share of a whole outside 0-100 (a fraction 0-1 is fine too); changes and margins may be."""
-    if _CHANGE.search(question.lower()):
+    if _CHANGE_QUESTION.search(question):
         return None
     for index in _percentage_columns(question, result):
         values = [
@@ -276,6 +294,53 @@ def percentage_out_of_range(question: str, result: ResultPreview) -> str | None:
             name = result.columns[index].name
             return (
                 f"{name!r} should be a percentage but holds {bad[0]!r} (check the numerator and denominator)"
+            )
+    return None
+
+
+def count_for_a_percentage(question: str, result: ResultPreview) -> str | None:
+    """'What percentage of X ...' answered with whole numbers only: a count where a share was asked
+    (Spark's ``/`` always gives a fraction, so a computed percentage is a double or a decimal)."""
+    if not result.rows or not _ASKS_PERCENT.search(question) or _CHANGE_QUESTION.search(question):
+        return None
+    if any(_is_number_type(c.type) for c in result.columns):
+        return None
+    counts = [v for row in result.rows for v in row if isinstance(v, int) and not isinstance(v, bool)]
+    if not counts:  # nothing numeric to judge (a null column has its own check)
+        return None
+    return "the question asks for a percentage but the result holds only whole counts: compute 100.0 * part / whole"
+
+
+def hundred_on_every_row(question: str, result: ResultPreview) -> str | None:
+    """A share that is 100 on every one of several rows: the part and the whole count the same rows."""
+    for index in _percentage_columns(question, result):
+        values = [row[index] for row in result.rows]
+        if len(values) >= 2 and all(isinstance(v, int | float) and abs(v - 100) <= _SLACK for v in values):
+            name = result.columns[index].name
+            return (
+                f"{name!r} is 100 on every row: the part and the whole count the same rows "
+                "(divide by the whole, not by the part)"
+            )
+    return None
+
+
+def asks_to_include_none(question: str) -> bool:
+    """'How many ... include the X with no Y (count 0)': a count or sum that must list the X with none.
+    Not a check of the result (the data may hold no such X: then no row has 0 and the answer is right),
+    but the cue of a rewrite before the run (runs/rewrites.py ``zero_for_none``)."""
+    return bool(_WITH_ZERO.search(question) and _COUNTS.search(question))
+
+
+def interval_for_a_number(question: str, result: ResultPreview) -> str | None:
+    """A timestamp minus a timestamp (an interval) where the question asks for a number of seconds,
+    minutes, hours or days."""
+    if not _TIME_UNIT.search(question):
+        return None
+    for column in result.columns:
+        if column.type.lower().startswith("interval"):
+            return (
+                f"column {column.name!r} is an interval, not a number: for seconds use "
+                "unix_timestamp(later) - unix_timestamp(earlier), for days datediff(later, earlier)"
             )
     return None
 
@@ -311,6 +376,9 @@ CHECKS: tuple[Check, ...] = (
     null_column,
     more_than_top_n,
     percentage_out_of_range,
+    count_for_a_percentage,
+    hundred_on_every_row,
+    interval_for_a_number,
 )
 
 

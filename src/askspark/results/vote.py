@@ -3,7 +3,8 @@
 Pure functions over :class:`Reading` records (a candidate's code, its result or None, its failure),
 so the vote is tested without a model or an engine. Readings are in generation order: index 0 is the
 greedy candidate, which wins ties. A reading whose result a check found suspect still counts as a
-reading (it ran and said something), but a group of clean readings is chosen before any suspect one.
+reading (it ran and said something), but a group of clean readings is chosen before any suspect one,
+and suspect readings do not count against a clean answer's confidence (:class:`Confidence`).
 
 Equality is injected (``same``); the default, :func:`same_result`, is the eval scorer's comparison
 (:func:`askspark.results.compare.same_result`: rows in any order, tolerant numbers and timestamps,
@@ -58,6 +59,8 @@ class Vote:
 
     groups: list[list[int]]
     asked: int
+    generated: int = 0  # readings the vote saw, run or not
+    doubted: tuple[bool, ...] = ()  # per group: its readings failed a result check
 
     @property
     def winner(self) -> int | None:
@@ -72,12 +75,16 @@ class Vote:
         if not self.groups:
             return None
         agree = len(self.groups[0])
-        return Confidence(agree=agree, executed=self.executed, share=agree / self.executed, asked=self.asked)
+        doubted = sum(len(g) for g, d in zip(self.groups[1:], self.doubted[1:], strict=False) if d)
+        return Confidence(
+            agree=agree, executed=self.executed, share=agree / self.executed, asked=self.asked,
+            generated=self.generated, doubted=doubted,
+        )  # fmt: skip
 
     def alternatives(self, readings: Sequence[Reading], rows: int = ALTERNATIVE_ROWS) -> list[Alternative]:
         """Each other distinct result: its earliest code, its preview cut to ``rows``, how many gave it."""
         out = []
-        for group in self.groups[1:]:
+        for rank, group in enumerate(self.groups[1:], 1):
             first = readings[group[0]]
             assert first.result is not None
             preview = first.result.model_copy(
@@ -86,7 +93,8 @@ class Vote:
                     "truncated": first.result.truncated or len(first.result.rows) > rows,
                 }
             )
-            out.append(Alternative(code=first.code, result=preview, count=len(group)))
+            suspect = rank < len(self.doubted) and self.doubted[rank]
+            out.append(Alternative(code=first.code, result=preview, count=len(group), suspect=suspect))
         return out
 
 
@@ -116,7 +124,9 @@ def vote(readings: Sequence[Reading], asked: int, same: Same = same_result) -> V
         clean = any(readings[i].clean for i in group)
         return (not clean, -len(group), group[0])
 
-    return Vote(groups=sorted(groups, key=rank), asked=asked)
+    ranked = sorted(groups, key=rank)
+    doubted = tuple(not any(readings[i].clean for i in g) for g in ranked)
+    return Vote(groups=ranked, asked=asked, generated=len(readings), doubted=doubted)
 
 
 def enough(readings: Sequence[Reading], generated: int, asked: int, same: Same = same_result) -> bool:

@@ -323,7 +323,7 @@ class Run:
         self.answer.suspect = list(outcome.alarms)
         if outcome.alarms:
             self.answer.notices.append("This answer may be wrong: " + "; ".join(outcome.alarms) + ".")
-        if outcome.confidence is not None and outcome.confidence.agree < outcome.confidence.executed:
+        if outcome.confidence is not None and outcome.confidence.low:
             self.answer.notices.append(agreement_notice(outcome.confidence, outcome.alternatives))
 
     def save(self) -> None:
@@ -368,7 +368,9 @@ class Run:
         )
         if last is None or rewritten or last.code is None or outcome is None or not outcome.alarms:
             return None
-        found = rewrite(self.question, last.code, outcome.result) if self.settings.rewrites else None
+        found = (
+            rewrite(last.code, outcome.result, self.question, self.named) if self.settings.rewrites else None
+        )
         if found is None:
             return None
         attempt = Attempt(number=last.number + 1, code=found[1], stage="validate", rewrite=found[0])
@@ -688,10 +690,12 @@ def suspect_failure(alarms: list[str]) -> Failure | None:
 
 
 def agreement_notice(confidence: Confidence, alternatives: list[Alternative]) -> str:
-    """'2 of 3 readings agree — other reading: 1 row, first: customer=ALFKI, total=12.5'."""
-    text = f"{confidence.agree} of {confidence.executed} readings agree"
-    if alternatives:
-        text += " — other reading: " + describe_preview(alternatives[0].result)
+    """'2 of 3 readings agree — other reading: 1 row, first: customer=ALFKI, total=12.5' (the first
+    other reading that passed the checks)."""
+    text = confidence.text
+    clean = [a for a in alternatives if not a.suspect]
+    if clean:
+        text += " — other reading: " + describe_preview(clean[0].result)
     return text
 
 

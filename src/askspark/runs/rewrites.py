@@ -5,7 +5,8 @@ Two kinds, both rules as data run in a loop (as results/checks.py):
 - **Before the run** (:data:`BEFORE_RUN`, ``(sql, Schema) -> sql | None``): a query that cannot mean
   what its question says, whatever the data. A timestamp compared with a day (``ts = '2025-03-10'``
   keeps only midnight) is compared by its date; "when did each X reach its highest Y" answered with
-  ``MAX(ts)`` beside ``MAX(y)`` (two different rows) takes ``max_by(ts, y)``.
+  ``MAX(ts)`` beside ``MAX(y)`` (two different rows) takes ``max_by(ts, y)``; "how many ... include
+  the X with none (count 0)" answered from the counted rows alone lists every X from X's own table.
 - **After a suspect result** (:data:`REWRITES`, ``(question, sql, result) -> sql | None``): the
   commonest wrong answer to "for each X, which Y had the most ..." ranks *all* rows
   (``GROUP BY x, y ORDER BY n DESC LIMIT 1``, or every pair sorted). The checks see it; the model,
@@ -35,9 +36,18 @@ from sqlglot.errors import SqlglotError
 from askspark.catalog.base import TableInfo
 from askspark.llm.extract import wrap_sql
 from askspark.record import ResultPreview
-from askspark.results.checks import RANKING, ROWS_PER_GROUP, grouped_columns, several, top_n
+from askspark.results.checks import (
+    RANKING,
+    ROWS_PER_GROUP,
+    asks_to_include_none,
+    grouped_columns,
+    grouping_words,
+    several,
+    singular,
+    top_n,
+)
 
-Rule = Callable[[str, str, ResultPreview], str | None]
+Rule = Callable[[str, ResultPreview, "Schema"], str | None]
 RANK_COLUMN = "rank_in_group"  # the rewrite's own column, filtered on and not returned
 
 
@@ -59,8 +69,9 @@ def sole_query(code: str) -> str | None:
     return arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
 
 
-def top_per_group(question: str, sql: str, result: ResultPreview) -> str | None:
+def top_per_group(sql: str, result: ResultPreview, schema: Schema) -> str | None:
     """'For each X, which Y had the most' answered by ranking every row: rank within each X instead."""
+    question = schema.question
     if not RANKING.search(question) or ROWS_PER_GROUP.search(question):
         return None
     grouped = grouped_columns(question, result).values()
@@ -148,6 +159,86 @@ def _ranked(select: exp.Select, names: list[str], keys: list[str], order: list[e
         f"ORDER BY {by}) AS {RANK_COLUMN}\n  FROM (\n{inner.sql('spark', pretty=True)}\n  ) AS answer\n) "
         f"AS ranked\nWHERE {RANK_COLUMN} <= {n}\nORDER BY {partition}, {by}"
     )
+
+
+def zero_for_none(sql: str, schema: Schema) -> str | None:
+    """'How many ... include the X with none (count 0)' answered by grouping the counted rows: list every
+    X from X's own table and LEFT JOIN the query's groups, its counts and sums 0 where it found no row.
+    Exact either way: when every X has rows the result is the query's own. Left alone: a query that
+    already has an outer join, a LIMIT, a key that is an expression, or a filter on X's table (the X
+    the question means are then fewer than the table's)."""
+    select = _parse_select(sql)
+    if not asks_to_include_none(schema.question) or select is None or not select.args.get("group"):
+        return None
+    if select.args.get("limit") or any(j.side for j in select.find_all(exp.Join)):
+        return None
+    names = [s.alias_or_name for s in select.expressions]
+    keys = {n: s.unalias() for n, s in zip(names, select.expressions, strict=True) if not s.find(exp.AggFunc)}
+    if not keys or not all(isinstance(k, exp.Column) for k in keys.values()) or len(keys) == len(names):
+        return None
+    table = _table_of(schema, [k.name for k in keys.values()])
+    if table is None or _filters(select, table[1]):
+        return None
+    view, spelt = table
+    return _with_every(select, names, {n: spelt[k.name.lower()] for n, k in keys.items()}, view)
+
+
+def _filters(select: exp.Select, columns: dict[str, str]) -> bool:
+    """Whether the query's WHERE reads a column of the table (by name: which table it came from is not
+    always written)."""
+    where = select.args.get("where")
+    return where is not None and any(c.name.lower() in columns for c in where.find_all(exp.Column))
+
+
+def _table_of(schema: Schema, columns: list[str]) -> tuple[str, dict[str, str]] | None:
+    """The selected table the question groups by ('each user' -> users) holding every key column, with
+    its spelling of each (lower-case name -> name); None when no table is named so."""
+    words = {singular(w) for w in grouping_words(schema.question, by=False)}
+    for view, names in schema.tables.items():
+        spelling = {n.lower(): n for n in names}
+        if singular(view.split(".")[-1]) in words and all(c.lower() in spelling for c in columns):
+            return view, spelling
+    return None
+
+
+def _quoted(name: str) -> str:
+    return exp.to_identifier(name, quoted=True).sql("spark")
+
+
+def _with_every(select: exp.Select, names: list[str], keys: dict[str, str], view: str) -> str:
+    """``SELECT every key FROM view LEFT JOIN (the query)``: counts and sums that found no row read 0."""
+    q = _quoted
+    outputs = []
+    for name, expression in zip(names, select.expressions, strict=True):
+        if name in keys:
+            outputs.append(f"every.{q(keys[name])} AS {q(name)}")
+        elif isinstance(expression.unalias(), exp.Count | exp.Sum):
+            outputs.append(f"COALESCE(answer.{q(name)}, 0) AS {q(name)}")
+        else:
+            outputs.append(f"answer.{q(name)}")
+    on = " AND ".join(f"every.{q(c)} <=> answer.{q(n)}" for n, c in keys.items())
+    inner = select.copy()
+    inner.set("order", None)
+    ctes = inner.args.get("with_")
+    inner.set("with_", None)  # WITH goes first: Spark reads it there
+    distinct = ", ".join(q(c) for c in keys.values())
+    return (
+        f"{ctes.sql('spark') + chr(10) if ctes else ''}"
+        f"SELECT {', '.join(outputs)}\nFROM (SELECT DISTINCT {distinct} FROM {view}) AS every\n"
+        f"LEFT JOIN (\n{inner.sql('spark', pretty=True)}\n) AS answer ON {on}{_outer_order(select, names)}"
+    )
+
+
+def _outer_order(select: exp.Select, names: list[str]) -> str:
+    """The query's ORDER BY written on its output names, for the query around it ('' when it has none
+    or orders by something it does not return)."""
+    if not select.args.get("order"):
+        return ""
+    copy = select.copy()
+    order = _ordered_by_name(copy, names)
+    if order is None or len(copy.expressions) != len(names):
+        return ""
+    return "\nORDER BY " + ", ".join(item.sql("spark") for item in order)
 
 
 REWRITES: tuple[tuple[str, Rule], ...] = (("top_per_group", top_per_group),)
@@ -382,6 +473,7 @@ BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("moment_of_extreme", moment_of_extreme),
     ("group_without_aggregate", group_without_aggregate),
     ("order_by_ungrouped", order_by_ungrouped),
+    ("zero_for_none", zero_for_none),
 )
 
 
@@ -414,18 +506,23 @@ NOTICES = {
     "returns columns it did not group (it could not run as written)",
     "order_by_ungrouped": "askspark ordered the groups by the smallest (or, descending, largest) value of "
     "a column the query neither grouped by nor returned (MIN(col) in ORDER BY): it could not run as written",
+    "zero_for_none": "askspark listed every one of the groups the question asks about from its own table "
+    "and gave those the query found no rows for a count of 0 (the query counted from the other table only)",
     "top_per_group": "askspark rewrote the model's query to keep the top rows of each group (ROW_NUMBER() "
     "OVER (PARTITION BY ...) on the query's own order): it ranked all rows, not each group's",
 }  # what the answer says when a rewritten query answers
 
 
-def rewrite(question: str, code: str, result: ResultPreview | None) -> tuple[str, str] | None:
+def rewrite(
+    code: str, result: ResultPreview | None, question: str, named: Sequence[tuple[TableInfo, str]] = ()
+) -> tuple[str, str] | None:
     """The first rule that rewrites the code's query, as ``(rule name, new code)``, or None."""
     sql = sole_query(code)
     if sql is None or result is None:
         return None
+    schema = Schema.of(question, named)
     for name, rule in REWRITES:
-        new = rule(question, sql, result)
+        new = rule(sql, result, schema)
         if new is not None:
             return name, wrap_sql(new)
     return None

@@ -374,18 +374,19 @@ function fillConfidence(box, answer) {
   const parts = [];
   const c = answer.confidence;
   const others = answer.alternatives || [];
-  if (c) parts.push(`${c.agree} of ${c.executed} readings agree`);
-  if (c && others.length) parts[0] += ` — other reading: ${describePreview(others[0].result)}`;
+  const clean = others.filter((alt) => !alt.suspect);
+  if (c) parts.push(c.text ?? `${c.agree} of ${c.executed} readings agree`);
+  if (c && clean.length) parts[0] += ` — other reading: ${describePreview(clean[0].result)}`;
   for (const alarm of answer.suspect || []) parts.push(`check: ${alarm}`);
   box.hidden = parts.length === 0;
   box.textContent = parts.length ? `Confidence: ${parts.join(" · ")}` : "";
-  const low = (c && c.agree < c.executed) || (answer.suspect || []).length > 0;
+  const low = (c && (c.low ?? c.agree < c.executed)) || (answer.suspect || []).length > 0;
   box.className = low ? "confidence low" : "confidence";
 }
 
 // The answer's notices, but for the agreement one: the confidence line says it (and its other reading).
 function shownNotices(answer) {
-  const agreement = /^\d+ of \d+ readings agree/;
+  const agreement = /^\d+ of \d+ readings (agree|gave this answer)/;
   return answer.notices.filter((n) => !(answer.confidence && agreement.test(n)));
 }
 
@@ -403,7 +404,7 @@ function describePreview(result) {
 function alternativeNodes(alternatives) {
   return alternatives.map((alt, i) => {
     const details = el("details", "", "alternative");
-    const readings = alt.count === 1 ? "1 reading" : `${alt.count} readings`;
+    const readings = (alt.count === 1 ? "1 reading" : `${alt.count} readings`) + (alt.suspect ? ", failed a result check" : "");
     details.appendChild(el("summary", `Other reading ${i + 1} (${readings}): ${describePreview(alt.result)}`));
     details.appendChild(el("pre", alt.code, "mono"));
     const scroll = details.appendChild(el("div", null, "scroll"));
