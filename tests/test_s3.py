@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from askspark import api
-from askspark.catalog import s3
+from askspark.catalog import s3, s3parts
 from askspark.catalog.base import TableInfo
 from askspark.engines.auto import AutoEngine
 from askspark.engines.base import Execution, Job, Limits, bindings_for
@@ -227,9 +229,123 @@ def test_a_csv_file_over_the_limit_is_described_from_its_first_bytes_and_goes_to
     assert table.columns[0].samples == ["north"] and table.columns[0].values is None
     assert table.row_count is None and table.details["described_from"] == "its first 30 B"
     assert auto_choice([table], small)[0] == "cluster"
-    with pytest.raises(TooLargeError) as parquet_refused:  # a Parquet schema is not in its first bytes
-        api.select(api.Request(question="q", files=["s3://lake/events/year=2023/part-0.parquet"]), small)
-    assert "register it as a table" in (parquet_refused.value.suggestion or "")
+    with pytest.raises(TooLargeError) as prefix_refused:  # CSV parts: only Parquet directories are described
+        api.select(api.Request(question="q", files=["s3://lake/sales/"]), small)
+    assert "register it as a table" in (prefix_refused.value.suggestion or "")
+
+
+def over_the_limit(settings: Settings, location: str, monkeypatch: pytest.MonkeyPatch) -> TableInfo:
+    """``location`` as a --file over a 16-byte cache limit: described at its s3:// location, sent to the
+    cluster by auto, refused by the local engine, and described once (the refusal reads nothing more)."""
+    small = settings.model_copy(update={"s3_cache_max_bytes": 16, "engine": "auto"})
+    [table] = api.select(api.Request(question="q", files=[location]), small).tables
+    assert table.location == location and auto_choice([table], small)[0] == "cluster"
+
+    def no_more_reads(*args: object) -> bytes:
+        raise AssertionError(f"read {location} again")
+
+    monkeypatch.setattr(s3.S3Cache, "read", no_more_reads)  # kept beside the cache as VERSION.head-N.json
+    with pytest.raises(TooLargeError) as refused:
+        api.select(api.Request(question="q", files=[location]), small.model_copy(update={"engine": "local"}))
+    assert location in refused.value.message and "--engine auto" in (refused.value.suggestion or "")
+    return table
+
+
+def test_a_parquet_file_over_the_limit_is_described_from_its_footer_and_goes_to_the_cluster_with_auto(
+    s3_settings: Settings, bucket: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = pa.table({"id": [1, 2, 3], "kind": ["click", "view", None], "amount": [1.5, 2.0, 3.25]})
+    buf = io.BytesIO()
+    pq.write_table(rows, buf, row_group_size=2)
+    bucket.put_object(Bucket="lake", Key="big/events.parquet", Body=buf.getvalue())  # type: ignore[attr-defined]
+    table = over_the_limit(s3_settings, "s3://lake/big/events.parquet", monkeypatch)
+    assert [(c.name, c.type, c.nullable) for c in table.columns] == [
+        ("id", "bigint", False), ("kind", "string", True), ("amount", "double", False)
+    ]  # fmt: skip
+    assert table.format == "parquet" and table.row_count == 3  # the footer's row count
+    assert table.columns[1].samples == ["click", "view"]  # the first row group's two rows only
+    assert table.details["described_from"] == "its Parquet footer and first row group"
+
+
+def test_a_parquet_file_with_a_large_first_row_group_or_footer_is_described_without_samples(
+    s3_settings: Settings, bucket: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket.put_object(Bucket="lake", Key="big/kinds.parquet", Body=parquet(pa.table({"kind": ["a", "b"]})))  # type: ignore[attr-defined]
+    monkeypatch.setattr(s3, "HEAD_BYTES", 8)  # smaller than any row group
+    monkeypatch.setattr(s3parts, "_TAIL_BYTES", 12)  # the footer's length and magic: a second read for it
+    table = over_the_limit(s3_settings, "s3://lake/big/kinds.parquet", monkeypatch)
+    assert [(c.name, c.type, c.samples) for c in table.columns] == [("kind", "string", [])]
+    assert table.row_count == 2 and table.details["described_from"] == "its Parquet footer"
+
+
+def test_a_parquet_directory_over_the_limit_is_described_from_its_first_part_with_its_partitions(
+    s3_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = over_the_limit(s3_settings, "s3://lake/events/", monkeypatch)  # also holds _SUCCESS
+    assert [(c.name, c.type) for c in table.columns] == [
+        ("id", "bigint"),
+        ("kind", "string"),
+        ("year", "int"),
+    ]
+    assert table.partition_columns == ["year"] and table.columns[2].samples == ["2023", "2024"]
+    assert table.row_count is None  # the footer is one part's
+    assert table.details["described_from"] == (
+        "the Parquet footer of s3://lake/events/year=2023/part-0.parquet and 2 keys"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("big/orders.csv.gz", ORDERS),
+        (
+            "big/orders.jsonl.gz",
+            "".join(
+                f'{{"region": "{r}", "amount": {a}}}\n'
+                for r, a in [("north", 10), ("south", 5), ("north", 7)]
+            ),
+        ),
+    ],
+)
+def test_a_gzip_file_over_the_limit_is_described_from_its_first_bytes_decompressed(
+    s3_settings: Settings, bucket: object, monkeypatch: pytest.MonkeyPatch, key: str, body: str
+) -> None:
+    half = body.index("\n", len(body) // 2) + 1  # two gzip members, as concatenated .gz files are
+    packed = gzip.compress(body[:half].encode()) + gzip.compress(body[half:].encode())
+    bucket.put_object(Bucket="lake", Key=key, Body=packed)  # type: ignore[attr-defined]
+    table = over_the_limit(s3_settings, f"s3://lake/{key}", monkeypatch)
+    assert sorted((c.name, c.type) for c in table.columns) == [("amount", "bigint"), ("region", "string")]
+    assert table.format == ("csv" if ".csv" in key else "json") and table.row_count is None
+    assert next(c.samples for c in table.columns if c.name == "region")[:2] == ["north", "south"]
+    assert table.details["described_from"] == "its first 1.0 MiB decompressed"
+
+
+def test_a_gzip_head_stops_at_the_limit_across_members() -> None:
+    packed = gzip.compress(b"a,b\n1,2\n") + gzip.compress(b"3,4\n5,6\n")
+    assert s3parts.gunzip_head(packed, 14, "x") == b"a,b\n1,2\n3,4\n5,"  # then cut at the last line
+    assert s3parts.gunzip_head(packed[:10], 100, "x") == b""  # only the header arrived yet
+    with pytest.raises(UsageError, match="cannot decompress s3://lake/x.csv.gz as gzip"):
+        s3parts.gunzip_head(b"not gzip at all", 100, "s3://lake/x.csv.gz")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"region,amount\nnorth,10\n", "it ends with no Parquet footer"),
+        (b"PAR1" + b"\xff" * 20 + struct.pack("<I", 20) + b"PAR1", "its footer cannot be read"),
+        (b"PAR1" + struct.pack("<I", 1 << 30) + b"PAR1", "its footer claims 1.0 GiB of a 12 B file"),
+    ],
+)
+def test_a_corrupt_parquet_footer_is_a_clear_error(
+    s3_settings: Settings, bucket: object, body: bytes, words: str
+) -> None:
+    bucket.put_object(Bucket="lake", Key="bad/broken.parquet", Body=body)  # type: ignore[attr-defined]
+    small = s3_settings.model_copy(update={"s3_cache_max_bytes": 4, "engine": "auto"})
+    with pytest.raises(UsageError) as failed:
+        api.select(api.Request(question="q", files=["s3://lake/bad/broken.parquet"]), small)
+    error = failed.value.to_dict()["error"]
+    assert error["message"].startswith(f"cannot read s3://lake/bad/broken.parquet as Parquet: {words}")
+    assert "complete Parquet file" in error["suggestion"] and error["status"] == 400
 
 
 @pytest.mark.slow

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import pyarrow as pa
@@ -156,7 +156,7 @@ def infer_table(
 
 
 def _table_info(
-    scan: _Scan, *, database: str, name: str, fmt: str, location: Path, sample_values: int
+    scan: _Scan, *, database: str, name: str, fmt: str, location: Path | str, sample_values: int
 ) -> TableInfo:
     columns = [
         Column(
@@ -197,7 +197,7 @@ def _unreadable(path: Path, fmt: str, exc: Exception) -> UsageError:
 # --- which files, which format -------------------------------------------------------------------
 
 
-def _extension(path: Path) -> str:
+def _extension(path: PurePath) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _COMPRESSIONS:
         suffixes.pop()
@@ -246,6 +246,11 @@ def _hidden(part: str) -> bool:
     return part.startswith(".") or (part.startswith("_") and "=" not in part)
 
 
+def is_data_file(path: PurePath, fmt: str) -> bool:
+    """Whether a file (its path below a table's root) is one of the table's ``fmt`` files Spark reads."""
+    return not any(_hidden(part) for part in path.parts) and _EXTENSIONS.get(_extension(path)) == fmt
+
+
 def _data_files(root: Path, fmt: str) -> list[Path]:
     if root.is_file():
         return [root]
@@ -257,7 +262,7 @@ def _data_files(root: Path, fmt: str) -> list[Path]:
     return files
 
 
-def _partition_values(root: Path, file: Path) -> dict[str, str | None]:
+def _partition_values(root: PurePath, file: PurePath) -> dict[str, str | None]:
     """Hive-style ``key=value`` directories between ``root`` and ``file``."""
     values: dict[str, str | None] = {}
     for part in file.relative_to(root).parts[:-1] if file != root else ():
@@ -459,6 +464,45 @@ def _read_parquet(root: Path, files: list[Path], options: dict[str, str]) -> _Sc
         return dataset.to_table(columns=[name]).column(name)
 
     return _Scan(dataset.schema, sample, row_count, nulls, {}, partitions.names, whole)
+
+
+def parquet_footer_table(
+    meta: pq.FileMetaData, rows: pa.Table | None, parts: Sequence[PurePath], *, name: str, sample_values: int
+) -> TableInfo:
+    """A Parquet table in database ``files`` described from one file's footer: its schema, row count and
+    which columns hold nulls (the statistics); samples from ``rows``, its first rows when they were read;
+    and the hive-style partition columns (typed, with their values) of ``parts``, the paths of the
+    table's files below its root (none for one file). Its location is left for the caller to set."""
+    schema = meta.schema.to_arrow_schema().remove_metadata()
+    rows = (rows if rows is not None else schema.empty_table()).select(schema.names)
+    partitions = _partitions_of(parts)
+    partitions = partitions.drop_columns([n for n in partitions.column_names if n in schema.names])
+    sample = {
+        **{n: rows.column(n) for n in schema.names},
+        **{n: pc.unique(partitions.column(n)) for n in partitions.column_names},
+    }
+    nulls = {
+        **(_parquet_nulls([meta], schema.names) if not parts else {}),
+        **{n: partitions.column(n).null_count > 0 for n in partitions.column_names},
+    }
+    whole = pa.schema([*schema, *partitions.schema])
+    scan = _Scan(whole, sample, meta.num_rows, nulls, {}, partitions.column_names)
+    info = _table_info(
+        scan, database="files", name=name, fmt="parquet", location="", sample_values=sample_values
+    )
+    if parts:  # the footer is one file's: the others may hold more rows, nulls and values
+        info.row_count = None
+        for column in info.columns:
+            column.values = column.values if column.name in info.partition_columns else None
+    return info
+
+
+def _partitions_of(parts: Sequence[PurePath]) -> pa.Table:
+    """One row per file: its ``key=value`` directories, typed as partition discovery types them."""
+    rows = [_partition_values(PurePath(), part) for part in parts]
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    table = pa.table({key: pa.array([row.get(key) for row in rows], pa.string()) for key in keys})
+    return _typed_partitions(table, keys)
 
 
 def _parquet_dataset(root: Path, files: list[Path], schema: pa.Schema | None) -> ds.Dataset:

@@ -11,8 +11,9 @@ objects' keys and ETags: an unchanged location is a cache hit, a changed ETag fe
 prefix that did not change are linked from the previous copy, not downloaded again). Older copies of
 the location are removed. The cache is bounded by ``s3_cache_max_bytes``: a location larger than it
 belongs on a cluster engine, and before a new copy is fetched the least recently used other locations
-are removed until the copy fits. A CSV or JSON-lines file over the limit is described from its first
-bytes and keeps its ``s3://`` location (the ``auto`` engine sends it to its cluster).
+are removed until the copy fits. A file over the limit is described from parts of it (``s3parts``: the
+first bytes of a CSV or JSON-lines file, plain or gzip; a Parquet footer) and keeps its ``s3://``
+location (the ``auto`` engine sends it to its cluster).
 
 Layout: ``s3cache/BUCKET/H(location)/VERSION/...`` with ``VERSION.json`` beside it (keys, ETags, sizes).
 The catalog layer owns this because it is where data locations are described: file schemas are inferred
@@ -52,7 +53,6 @@ _SKIPPED = ("/", "_$folder$")  # directory markers, not data
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _CHUNK = 1024 * 1024
 HEAD_BYTES = 1024 * 1024  # read of a file over the cache limit to learn its schema and samples
-_HEAD_FORMATS = (".csv", ".json", ".jsonl", ".ndjson")  # line formats: a head cut at a line reads alone
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _UNREACHABLE = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError")
 
@@ -214,26 +214,14 @@ class S3Cache:
         _drop_other_versions(home, listing.version)
         now = time.time_ns()  # the last use, exact (a directory's own mtime has a coarse clock)
         os.utime(home, ns=(now, now))
-        return final if listing.prefix is not None else final / _relative(listing, listing.objects[0])
+        return final if listing.prefix is not None else final / relative_path(listing, listing.objects[0])
 
     def head_table(self, listing: Listing, name: str) -> TableInfo:
-        """One CSV or JSON-lines object described from its first ``HEAD_BYTES`` (cut at the last whole
-        line): columns, types and samples; no row count, and no column's full list of values (the
-        rest of the object may hold others). Nothing is kept but what was learned."""
-        from askspark.catalog.files import infer_table  # pyarrow only when describing
-
+        """One CSV or JSON-lines object described from its first ``HEAD_BYTES`` (:func:`describe_head`)."""
         obj = listing.objects[0]
-        with tempfile.TemporaryDirectory(prefix="askspark-s3head-") as tmp:
-            target = Path(tmp) / _relative(listing, obj)
-            self._get(listing.uri, obj, target, first_bytes=HEAD_BYTES)
-            head = target.read_bytes()
-            target.write_bytes(head[: head.rfind(b"\n") + 1] or head)
-            info = infer_table(target, database="files", name=name, sample_values=self.settings.sample_values)
-        info.row_count = None
-        for column in info.columns:
-            column.values = None
-        info.details = {**info.details, "described_from": f"its first {human_bytes(HEAD_BYTES)}"}
-        return info
+        head = self.read(listing.uri, obj, 0, min(obj.size, HEAD_BYTES))
+        described = f"its first {human_bytes(HEAD_BYTES)}"
+        return describe_head(head, relative_path(listing, obj).name, name, self.settings, described)
 
     def home(self, listing: Listing) -> Path:
         """The directory of a location's cached copies (one per version, and what was learned of each)."""
@@ -246,7 +234,7 @@ class S3Cache:
         staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=home))
         try:
             for obj in listing.objects:
-                target = staging / _relative(listing, obj)
+                target = staging / relative_path(listing, obj)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 old = previous.get((obj.key, obj.etag))
                 if old is not None and old.is_file():
@@ -262,22 +250,56 @@ class S3Cache:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
-    def _get(self, uri: S3Uri, obj: S3Object, target: Path, first_bytes: int | None = None) -> None:
-        """The object (or its ``first_bytes``) into ``target``."""
-        # IfMatch: the object must still be the version listed, or the copy would be misnamed.
-        part = {"Range": f"bytes=0-{first_bytes - 1}"} if first_bytes else {}
+    def _get(self, uri: S3Uri, obj: S3Object, target: Path) -> None:
+        """The object into ``target``."""
         try:
-            body = self.client.get_object(Bucket=uri.bucket, Key=obj.key, IfMatch=obj.etag, **part)["Body"]
+            # IfMatch: the object must still be the version listed, or the copy would be misnamed.
+            body = self.client.get_object(Bucket=uri.bucket, Key=obj.key, IfMatch=obj.etag)["Body"]
             with body, open(target, "wb") as out:
                 for chunk in body.iter_chunks(_CHUNK):  # each read is bounded by s3_timeout_seconds
                     out.write(chunk)
         except Exception as exc:
-            if _code(exc) in ("412", "PreconditionFailed"):
-                raise UsageError(
-                    f"s3://{uri.bucket}/{obj.key} changed while askspark was fetching it",
-                    suggestion="ask again: the new version will be fetched",
-                ) from None
-            raise s3_error(exc, S3Uri(uri.bucket, obj.key)) from None
+            raise _get_error(exc, uri, obj) from None
+
+    def read(self, uri: S3Uri, obj: S3Object, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the listed version of an object: one ranged
+        ``GetObject``, held in memory (callers bound the range)."""
+        try:
+            part = f"bytes={start}-{end - 1}"
+            got = self.client.get_object(Bucket=uri.bucket, Key=obj.key, IfMatch=obj.etag, Range=part)
+            body = got["Body"]  # not "with ... as": a StreamingBody enters as its raw urllib3 stream
+            with body:
+                return b"".join(body.iter_chunks(_CHUNK))
+        except Exception as exc:
+            raise _get_error(exc, uri, obj) from None
+
+
+def _get_error(exc: Exception, uri: S3Uri, obj: S3Object) -> AskSparkError:
+    if _code(exc) in ("412", "PreconditionFailed"):
+        return UsageError(
+            f"s3://{uri.bucket}/{obj.key} changed while askspark was fetching it",
+            suggestion="ask again: the new version will be fetched",
+        )
+    return s3_error(exc, S3Uri(uri.bucket, obj.key))
+
+
+def describe_head(
+    head: bytes, filename: str, name: str, settings: Settings, described_from: str
+) -> TableInfo:
+    """A CSV or JSON-lines file described from its first bytes ``head`` (cut at the last whole line),
+    as if it were named ``filename``: columns, types and samples; no row count, and no column's full
+    list of values (the rest of the file may hold others). Nothing is kept but what was learned."""
+    from askspark.catalog.files import infer_table  # pyarrow only when describing
+
+    with tempfile.TemporaryDirectory(prefix="askspark-s3head-") as tmp:
+        target = Path(tmp) / filename
+        target.write_bytes(head[: head.rfind(b"\n") + 1] or head)
+        info = infer_table(target, database="files", name=name, sample_values=settings.sample_values)
+    info.row_count = None
+    for column in info.columns:
+        column.values = None
+    info.details = {**info.details, "described_from": described_from}
+    return info
 
 
 def cache_root(settings: Settings) -> Path:
@@ -329,7 +351,7 @@ def _last_use(home: Path) -> int:
         return 0
 
 
-def _relative(listing: Listing, obj: S3Object) -> PurePosixPath:
+def relative_path(listing: Listing, obj: S3Object) -> PurePosixPath:
     """An object's path inside its cached copy: its basename, or its key below the prefix. Components
     that could leave the copy (``..``, ``.``, empty) are renamed, so no key writes outside the cache."""
     rest = obj.key[len(listing.prefix) :] if listing.prefix is not None else obj.key.rsplit("/", 1)[-1]
@@ -347,7 +369,7 @@ def _previous_copies(home: Path) -> dict[tuple[str, str], Path]:
         except (OSError, ValueError, TypeError, KeyError):
             continue
         for obj in listing.objects:
-            found[(obj.key, obj.etag)] = manifest.with_suffix("") / _relative(listing, obj)
+            found[(obj.key, obj.etag)] = manifest.with_suffix("") / relative_path(listing, obj)
     return found
 
 
@@ -394,9 +416,10 @@ def s3_error(exc: Exception, uri: S3Uri) -> AskSparkError:
 def too_large(location: str, size: int, settings: Settings, *, file: bool) -> TooLargeError:
     """The data at ``location`` is over the local cache's limit: say where it can run instead."""
     where = (
-        "its schema is read from its data, and only CSV and JSON-lines files are described from their "
-        "first bytes: register it as a table (e.g. in Glue, whose schema needs no local copy) and ask "
-        "with --engine auto or a cluster engine (connect, emr-serverless)"
+        "its schema is read from its data, and only CSV and JSON-lines files (plain or gzip) and "
+        "Parquet files and directories are described from parts of them: register it as a table (e.g. "
+        "in Glue, whose schema needs no local copy) and ask with --engine auto or a cluster engine "
+        "(connect, emr-serverless)"
         if file
         else "use --engine auto (it sends data this large to its cluster engine, auto_cluster) or a "
         "cluster engine (--engine connect or emr-serverless)"
@@ -467,13 +490,14 @@ def describe_file(location: str, settings: Settings, name: str) -> TableInfo:
     samples and values inferred from the cached copy once per version (kept beside the copy, so a
     later question on the unchanged object reads neither S3 nor the data again).
 
-    A file over ``s3_cache_max_bytes`` is described from its first bytes (:meth:`S3Cache.head_table`)
-    and keeps its ``s3://`` location: the local engine refuses it (:func:`localize`), ``auto`` sends it
-    to its cluster.
+    A file over ``s3_cache_max_bytes`` is described from parts of it (:mod:`askspark.catalog.s3parts`:
+    the first bytes of a CSV or JSON-lines file, plain or gzip; a Parquet file's footer; the first
+    Parquet part of a prefix) and keeps its ``s3://`` location: the local engine refuses it
+    (:func:`localize`), ``auto`` sends it to its cluster.
 
     Raises:
-        TooLargeError: a Parquet file, a compressed file or a prefix over ``s3_cache_max_bytes`` (their
-            schema is not in their first bytes).
+        TooLargeError: any other file or prefix over ``s3_cache_max_bytes`` (no part of it tells its
+            schema).
     """
     from askspark.catalog.files import infer_table  # pyarrow only when describing
 
@@ -494,17 +518,20 @@ def describe_file(location: str, settings: Settings, name: str) -> TableInfo:
 
 
 def _described_from_head(cache: S3Cache, listing: Listing, location: str, name: str) -> TableInfo:
-    """A file too large for the cache, described from its head once per version (kept beside where
+    """A file too large for the cache, described from parts of it once per version (kept beside where
     its copy would be), at its ``s3://`` location."""
+    from askspark.catalog.s3parts import describer  # it builds on this module
+
     settings = cache.settings
-    if listing.prefix is not None or not listing.uri.key.lower().endswith(_HEAD_FORMATS):
+    describe = describer(listing)
+    if describe is None:
         raise too_large(location, listing.size, settings, file=True)
     home = cache.home(listing)
     memo = home / f"{listing.version}.head-{settings.sample_values}.json"
     if memo.is_file():
         info = TableInfo.model_validate_json(memo.read_text())
     else:
-        info = cache.head_table(listing, name)
+        info = describe(cache, listing, name)
         home.mkdir(parents=True, exist_ok=True)
         _drop_other_versions(home, listing.version)
         memo.write_text(info.model_dump_json())
