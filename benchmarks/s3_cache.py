@@ -13,7 +13,6 @@ Spark) and the total, plus the bytes fetched from S3.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -42,49 +41,47 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-    import boto3
-
     from askspark import api
-    from askspark.catalog import s3
-    from askspark.catalog.s3 import cache_root
-    from askspark.llm.scripted import ScriptedLLM
-    from askspark.settings import Settings
-    from moto_server import start_moto
+    from moto_server import moto_bucket
 
-    moto, endpoint = start_moto()
-    try:
-        client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
-        client.create_bucket(Bucket="bench")
-        body = csv_bytes(args.mb)
-        client.put_object(Bucket="bench", Key="data/big.csv", Body=body)
-        home = Path(tempfile.mkdtemp(prefix="askspark-s3bench-"))
-        settings = Settings(home=home, aws_endpoint_url=endpoint)
-        engine = api.engine_for("local", settings)
-        engine.warm()
-        fetches = timed(s3.S3Cache, "_download")
-        rows = []
-        for i in range(args.runs + 1):
-            if i == args.runs:  # a changed object: fetched again under its new ETag
-                body = body + b"999999999,north,1.0,changed\n"
-                client.put_object(Bucket="bench", Key="data/big.csv", Body=body)
-            label = "first (cold fetch)" if i == 0 else "changed object" if i == args.runs else f"again #{i}"
-            fetches.clear()
-            measured = ask(api, ScriptedLLM, settings, engine, cache_root(settings))
-            rows.append((label, sum(fetches), *measured))
-            engine.warm()  # the spare worker, as between a user's questions
-    finally:
-        api.close_all()
-        moto.terminate()
-        moto.wait(10)
+    with moto_bucket("bench") as (client, endpoint):
+        try:
+            rows, body = measure(client, endpoint, args.runs, args.mb)
+        finally:
+            api.close_all()
     print(f"\nS3 CSV of {len(body) / 1e6:.0f} MB on moto (127.0.0.1), local engine, scripted model\n")
     print("| question | fetch s | select s (HEAD, fetch, infer) | engine s | total s | cached MB |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for label, fetch, select, run, total, cached in rows:
         print(f"| {label} | {fetch:.2f} | {select:.2f} | {run:.2f} | {total:.2f} | {cached:.0f} |")
+
+
+def measure(client, endpoint, runs, mb):  # type: ignore[no-untyped-def]
+    """The cold fetch, ``runs - 1`` cache hits and a changed object, each asked once."""
+    from askspark import api
+    from askspark.catalog import s3
+    from askspark.catalog.s3 import cache_root
+    from askspark.llm.scripted import ScriptedLLM
+    from askspark.settings import Settings
+
+    body = csv_bytes(mb)
+    client.put_object(Bucket="bench", Key="data/big.csv", Body=body)
+    home = Path(tempfile.mkdtemp(prefix="askspark-s3bench-"))
+    settings = Settings(home=home, aws_endpoint_url=endpoint)
+    engine = api.engine_for("local", settings)
+    engine.warm()
+    fetches = timed(s3.S3Cache, "_download")
+    rows = []
+    for i in range(runs + 1):
+        if i == runs:  # a changed object: fetched again under its new ETag
+            body = body + b"999999999,north,1.0,changed\n"
+            client.put_object(Bucket="bench", Key="data/big.csv", Body=body)
+        label = "first (cold fetch)" if i == 0 else "changed object" if i == runs else f"again #{i}"
+        fetches.clear()
+        measured = ask(api, ScriptedLLM, settings, engine, cache_root(settings))
+        rows.append((label, sum(fetches), *measured))
+        engine.warm()  # the spare worker, as between a user's questions
+    return rows, body
 
 
 def timed(cls: type, name: str) -> list[float]:

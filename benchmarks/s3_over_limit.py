@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
-import os
 import sys
 import tempfile
 import time
@@ -61,19 +60,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=100)
     args = parser.parse_args()
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(key, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    import boto3
-
     from askspark.catalog import s3
     from askspark.settings import Settings
-    from moto_server import start_moto
+    from moto_server import moto_bucket
 
-    moto, endpoint = start_moto()
-    try:
-        client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
-        client.create_bucket(Bucket="bench")
+    with moto_bucket("bench") as (client, endpoint):
         found = objects(rows(args.mb))
         for key, body in found.items():
             client.put_object(Bucket="bench", Key=key, Body=body)
@@ -92,9 +83,6 @@ def main() -> None:
                 start = time.perf_counter()
                 s3.describe_file(f"s3://bench/{location}", settings, "big")
                 table.append((location, size, label, time.perf_counter() - start, len(reads), sum(reads)))
-    finally:
-        moto.terminate()
-        moto.wait(10)
     print("\nS3 files over the cache limit (1 MB) on moto (127.0.0.1), described without a copy\n")
     print("| location | MB | question | seconds | GetObject calls | bytes read |")
     print("| --- | ---: | --- | ---: | ---: | ---: |")

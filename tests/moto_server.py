@@ -7,7 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from askspark.processes import free_port
 
@@ -32,3 +35,22 @@ def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[byte
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("moto_server did not start")
+
+
+@contextmanager
+def moto_bucket(bucket: str) -> Iterator[tuple[Any, str]]:
+    """An S3 client on a started moto server with ``bucket`` created, and the endpoint; fake
+    credentials unless some are set (the benchmarks' setup). The server stops on exit."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(key, "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+
+    moto, endpoint = start_moto()
+    try:
+        client = boto3.client("s3", region_name="us-east-1", endpoint_url=endpoint)
+        client.create_bucket(Bucket=bucket)
+        yield client, endpoint
+    finally:
+        moto.terminate()
+        moto.wait(10)
