@@ -25,6 +25,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -479,6 +480,42 @@ def test_store_locked_by_another_writer(
     answer = ask(own, engine, nasdaq, ScriptedLLM(replies=[fence(GOOD)]))
     assert answer.status == "succeeded" and stored(own, answer).status == "succeeded"
     assert_nothing_left(engine)
+
+
+def test_a_cli_run_whose_process_was_killed_is_recorded_lost(tmp_path: Path) -> None:
+    """A process (as the CLI) records a run as running and is killed -9: the next process to open the
+    store records it failed, lost; a run whose process still runs is left alone."""
+    db = tmp_path / "runs.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUNNING_OWNER, str(db), "r-killed"], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "running"
+    mine = store.RunStore(db)
+    mine.save(Answer(status="running", run_id="r-mine", question="q", engine="local", model="m",
+                     created_at=datetime.now(UTC)))  # fmt: skip
+    mine.own("r-mine")
+    assert mine.sweep_lost() == []  # both owners run
+    child.kill()
+    child.wait(10)
+    assert mine.sweep_lost() == ["r-killed"]
+    lost = mine.get("r-killed")
+    assert lost.status == "failed" and lost.stop_reason == "lost: the process running it stopped"
+    assert lost.error is not None and f"pid {child.pid}" in lost.error.message
+    assert mine.get("r-mine").status == "running"
+
+
+RUNNING_OWNER = """
+import sys, time
+from datetime import UTC, datetime
+from askspark.record import Answer
+from askspark.runs.store import RunStore
+store = RunStore(__import__("pathlib").Path(sys.argv[1]))
+store.save(Answer(status="running", run_id=sys.argv[2], question="q", engine="local", model="m",
+                  created_at=datetime.now(UTC)))
+store.own(sys.argv[2])
+print("running", flush=True)
+time.sleep(600)
+"""
 
 
 LOCK_HOLDER = """

@@ -55,6 +55,28 @@ def pid_alive(pid: int) -> bool:
     return not _zombie(pid)
 
 
+def identity(pid: int | None = None) -> dict[str, int]:
+    """A process as a record can name it: its pid and start time (a reused pid has another)."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "started": started(pid) or 0}
+
+
+def started(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot: /proc/PID/stat field 22), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[19])
+
+
+def is_running(named: object) -> bool:
+    """Whether the process an :func:`identity` names is still the one running."""
+    if not isinstance(named, dict) or not isinstance(pid := named.get("pid"), int):
+        return False
+    return pid_alive(pid) and started(pid) == named.get("started")
+
+
 def _zombie(pid: int) -> bool:
     """Whether ``pid`` has exited and waits for a parent that is not this process to reap it."""
     try:

@@ -184,6 +184,7 @@ class Run:
         """Run attempts until success or a stop reason; the answer is saved after every attempt."""
         start = time.perf_counter()
         self.save()
+        self.store.own(self.answer.run_id)
         if self.replay is not None and self.replayed():
             return self.finish(None, time.perf_counter() - start)
         reason = None

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from askspark import processes
 from askspark.errors import NotFoundError, StoreUnavailableError
-from askspark.record import Answer
+from askspark.record import Answer, ErrorKind, Failure
 from askspark.settings import Settings
 
 
@@ -125,6 +126,31 @@ class RunStore:
             row = self._db.execute("SELECT request FROM requests WHERE id = ?", (run_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def own(self, run_id: str) -> None:
+        """Name this process as the one running a run started outside the HTTP queue (CLI, Python), so
+        a later process can tell that it stopped without finishing it; a queued run keeps its request."""
+        row = (run_id, json.dumps({"owner": processes.identity()}))
+        with self._lock, self.failures(), self._db:
+            self._db.execute("INSERT OR IGNORE INTO requests VALUES (?, ?)", row)
+
+    def sweep_lost(self) -> builtins.list[str]:
+        """Record as failed the runs left running by a CLI or Python process that stopped (killed,
+        power lost) before finishing them; their ids. The HTTP server's own runs are its to recover."""
+        lost = []
+        for answer in self.unfinished():
+            owner = (self.request(answer.run_id) or {}).get("owner")
+            if owner is None or processes.is_running(owner):
+                continue
+            answer.status, answer.stop_reason = "failed", "lost: the process running it stopped"
+            answer.error = Failure(
+                kind=ErrorKind.ENGINE_UNAVAILABLE,
+                message=f"the process running this run (pid {owner.get('pid')}) stopped before it finished",
+                suggestion="ask again; its finished attempts are kept in this record",
+            )
+            self.save(answer)
+            lost.append(answer.run_id)
+        return lost
+
     def unfinished(self) -> list[Answer]:
         """Runs left queued or running (e.g. by a server that stopped), oldest first."""
         with self._lock:
@@ -197,4 +223,5 @@ def store_for(settings: Settings) -> RunStore:
     with _lock:
         if key not in _stores:
             _stores[key] = RunStore(settings.home / "runs.db")
+            _stores[key].sweep_lost()  # once per process and home: what a stopped process left running
         return _stores[key]

@@ -125,8 +125,8 @@ class Runner:
         ids = []
         for answer in self.store.unfinished():
             saved = self.store.request(answer.run_id)
-            if saved is None or _alive(saved.get("server_pid")):
-                continue  # not ours (a CLI run in progress) or its server still runs
+            if saved is None or "run" not in saved or _alive(saved.get("server_pid")):
+                continue  # not ours (a CLI run: store.sweep_lost) or its server still runs
             recovered = int(saved.get("recovered", 0)) + (answer.status == "running")
             if recovered > MAX_RECOVERIES:
                 self._record_lost(answer, recovered)
