@@ -8,8 +8,9 @@ sandboxed local engine; the queries of benchmarks/engines.py run interleaved (ol
 machine noise hits both alike, after one warm-up each. Reported per master: the engine's start, the
 first query (cold), the warm attempt and its execute stage (medians), and the RSS of the server's
 process tree (JVMs, socat, bubblewrap). Then, unless ``--no-hostile``, one heap-exhausting job
-(``spark.range(10**9).collect()``, 60 s limit) per master: how it ended, whether the server survived
-it (same process) and how long the next query took. Not a test: the figures depend on the machine.
+(``spark.range(10**9).collect()``, 60 s limit) per master, while another run asks the small question
+again and again: how both ended, whether the server survived it (same process) and how long the next
+query took. Not a test: the figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,18 +97,37 @@ def rss_mb(engine: Any) -> float:
 
 
 def hostile(engine: Any) -> dict[str, Any]:
-    """One heap-exhausting job; whether the server survived it and how long the next query took."""
+    """One heap-exhausting job while another run keeps asking a small question: how each ended, whether
+    the server survived (same process) and how long the next query took."""
     pid = engine.state.pid
+    other: list[tuple[bool, float]] = []
+    done = threading.Event()
+    beside = threading.Thread(target=keep_asking, args=(engine, other, done))
+    beside.start()
     began = time.perf_counter()
     ex = engine.run(job(engine, "oom", 0, next(iter(QUESTIONS.values())), OOM))
     took = time.perf_counter() - began
+    done.set()
+    beside.join()
     began = time.perf_counter()
     after = engine.run(job(engine, "after-oom", 0, next(iter(QUESTIONS.values()))))
     return {
         "oom_run": f"{ex.error.kind if ex.error else 'ok'} in {took:.0f} s",
+        "other": f"{sum(ok for ok, _ in other)} ok, {sum(not ok for ok, _ in other)} failed, "
+        f"slowest {max((s for _, s in other), default=float('nan')):.0f} s",
         "survived": "yes" if engine.state.pid == pid else "no (restarted)",
         "next_s": time.perf_counter() - began if after.ok else float("nan"),
     }
+
+
+def keep_asking(engine: Any, results: list[tuple[bool, float]], done: threading.Event) -> None:
+    """Another run in flight: the small question again and again until the hostile job has ended."""
+    attempt = 0
+    while not done.is_set():
+        attempt += 1
+        began = time.perf_counter()
+        ex = engine.run(job(engine, "beside", attempt, next(iter(QUESTIONS.values()))))
+        results.append((ex.ok, time.perf_counter() - began))
 
 
 def report(rows: dict[str, dict[str, Any]], runs: int, data_rows: int) -> str:
@@ -114,7 +135,8 @@ def report(rows: dict[str, dict[str, Any]], runs: int, data_rows: int) -> str:
     head = "| master | start (s) | first query (s) | warm attempt (ms) | of which execute (ms) | RSS (MB) |"
     rule = "|---|---:|---:|---:|---:|---:|"
     if hostile_cols:
-        head, rule = head + " OOM job | server survived | next query (s) |", rule + "---|---|---:|"
+        head += " OOM job | another run meanwhile | server survived | next query (s) |"
+        rule += "---|---|---|---:|"
     lines = [f"Medians of {runs} interleaved warm runs per query and master; synthetic table {data_rows:,} rows.",
              "", head, rule]  # fmt: skip
     for name, r in rows.items():
@@ -123,7 +145,7 @@ def report(rows: dict[str, dict[str, Any]], runs: int, data_rows: int) -> str:
             f"| {r['rss_mb']:.0f} |"
         )
         if hostile_cols:
-            line += f" {r['oom_run']} | {r['survived']} | {r['next_s']:.1f} |"
+            line += f" {r['oom_run']} | {r['other']} | {r['survived']} | {r['next_s']:.1f} |"
         lines.append(line)
     return "\n".join(lines)
 

@@ -271,7 +271,8 @@ def outcome_problems(case: Case, ex: Execution) -> list[str]:
 # before the server-survives check fails).
 KNOWN_GAPS: dict[str, tuple[str, bool]] = {
     # None today. Closed: "spark-collect-huge-range" (a task's OutOfMemoryError) and "reflect-system-exit"
-    # ended the server's JVM; its exit guard (engines/java/ExitGuard.java) now denies a job's exits.
+    # ended the server's JVM; tasks now run in executors of their own (local-cluster) and every JVM has
+    # an exit guard (engines/java/ExitGuard.java).
 }
 
 
