@@ -163,6 +163,10 @@ def _executor_conf(master: str, scratch: Path) -> dict[str, str]:
     conf = {
         "spark.executor.memory": f"{found.group(1)}m",
         "spark.executor.extraJavaOptions": " ".join(options),
+        # A task that ends its executor twice is aborted (Spark's default: 4 times, each on a fresh
+        # executor): the other runs' tasks queued behind it wait for two executor starts, not four, and
+        # a task of theirs lost with an executor still gets a second try.
+        "spark.task.maxFailures": "2",
         # An executor's log (its stderr, in the server's temporary directory) stays under 20 MB.
         "spark.executor.logs.rolling.strategy": "size",
         "spark.executor.logs.rolling.maxSize": str(10 << 20),
