@@ -14,6 +14,8 @@ java_ok() { command -v java >/dev/null && java -version 2>&1 | grep -Eq 'version
 
 pkgs=()
 java_ok || pkgs+=(openjdk-17-jre-headless)
+# The JDK's javac and jar build the Spark server's exit guard below (the JRE has no compiler).
+command -v javac >/dev/null && command -v jar >/dev/null || pkgs+=(openjdk-17-jdk-headless)
 command -v bwrap >/dev/null || pkgs+=(bubblewrap)
 command -v socat >/dev/null || pkgs+=(socat)
 # The web UI's browser test drives Debian's chromium through Playwright (never 'playwright install').
@@ -32,6 +34,9 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   as_root apt-get update -q
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 fi
+
+# The Spark server's exit guard (a job cannot end its JVM): compiled here, never at run time.
+bash scripts/build-exitguard.sh
 
 PY=$(command -v python3.11 || command -v python3)
 [ -x .venv/bin/python ] || "$PY" -m venv .venv

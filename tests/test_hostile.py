@@ -270,16 +270,9 @@ def outcome_problems(case: Case, ex: Execution) -> list[str]:
 # outcome depends on timing. The engine still answers the next question in both (the test checks it
 # before the server-survives check fails).
 KNOWN_GAPS: dict[str, tuple[str, bool]] = {
-    "spark-collect-huge-range": (
-        "sometimes a task's OutOfMemoryError stops the single local-mode JVM (tasks share the server's heap); "
-        "the engine restarts the server, but it does not survive. Fix: executors in separate JVMs.",
-        False,  # timing-dependent: whether the heap fills before the attempt times out
-    ),
-    "reflect-system-exit": (
-        "reflect('java.lang.System', 'exit', 0) (rejected by the validator) ends the server's JVM when "
-        "validation is off; the engine restarts it. Fix: a JVM-level guard against exitVM.",
-        True,
-    ),
+    # None today. Closed: "spark-collect-huge-range" (a task's OutOfMemoryError) and "reflect-system-exit"
+    # ended the server's JVM; tasks now run in executors of their own (local-cluster) and every JVM has
+    # an exit guard (engines/java/ExitGuard.java).
 }
 
 

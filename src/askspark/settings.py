@@ -172,7 +172,13 @@ class Settings(BaseSettings):
         "only and is announced on every run.",
     )
     spark_driver_memory: str = Field("2g", description="Driver memory of the locally owned Spark server.")
-    spark_master: str = Field("local[2]", description="Master of the locally owned Spark server.")
+    spark_master: str = Field(
+        "local-cluster[1,2,1024]",
+        description="Master of the locally owned Spark server. local-cluster[workers,cores,MB] runs tasks in "
+        "executors with their own JVMs (MB of heap each): a task that exhausts its heap ends its executor, "
+        "not the server. local[N] runs them in the server's JVM (less memory; a heap-exhausting task can "
+        "stop the server's Spark).",
+    )
     spark_shuffle_partitions: int = Field(
         4, ge=1, description="spark.sql.shuffle.partitions of the locally owned Spark server."
     )

@@ -1066,7 +1066,7 @@ def answer(spark, tables):
         "harmless",
         (host_path_absent("{OUTBOX_ROOT}/fill-{TOKEN}"), disk_recovered),
     ),
-    # these can take the shared server down: last
+    # these ended the shared server before its exit guard (engines/java/ExitGuard.java): still last
     Case(
         "spark-collect-huge-range",
         """
@@ -1083,6 +1083,19 @@ def answer(spark, tables):
         """
 def answer(spark, tables):
     return spark.sql("SELECT reflect('java.lang.System', 'exit', 0) AS bye")
+""",
+        "forbidden-function",
+        "harmless",
+        (server_survives,),
+    ),
+    Case(
+        # Over a local relation Spark's optimizer evaluates the projection itself, in the server's JVM
+        # (not in an executor's): only the exit guard stands between this and the server.
+        "reflect-system-exit-driver",
+        """
+def answer(spark, tables):
+    one = spark.createDataFrame([(1,)], "a int")
+    return one.selectExpr("reflect('java.lang.System', 'exit', 0) AS bye")
 """,
         "forbidden-function",
         "harmless",

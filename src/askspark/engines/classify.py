@@ -39,6 +39,9 @@ _TEXT_KINDS: list[tuple[re.Pattern[str], ErrorKind]] = [
         re.compile(r"OutOfMemoryError|Java heap space|GC overhead limit exceeded|\bMemoryError\b"),
         ErrorKind.OUT_OF_MEMORY,
     ),
+    # An executor of the local server ends at its first OutOfMemoryError (-XX:+ExitOnOutOfMemoryError,
+    # whose exit status is 3) before its task can report one: Spark only says the executor exited.
+    (re.compile(r"running tasks\) Reason: Command exited with code 3\b"), ErrorKind.OUT_OF_MEMORY),
     (
         re.compile(
             r"StatusCode\.UNAVAILABLE|Connection refused|failed to connect|Connection reset by peer|"

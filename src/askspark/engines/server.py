@@ -8,6 +8,12 @@ publishes the Connect port as a Unix socket in a bound directory, created only o
 connections; that socket is the only way in, for the engine and for the sandboxed workers alike.
 Its Python workers (UDFs) start through a wrapper that puts each in a further, nested sandbox.
 
+A job cannot end the server. Its tasks run in executors with their own JVMs (the default master is
+``local-cluster``): a task that exhausts its heap ends its executor, and the worker inside the server
+starts another. The server's JVM and the executors' run under an exit guard (``java/ExitGuard.java``, a
+security manager compiled at install time) that denies ``System.exit``/``Runtime.halt`` to the server's
+threads and the executors' task threads, so ``reflect('java.lang.System', 'exit', 0)`` fails its task.
+
 ``askspark engine start`` leaves one server running for later commands, owned by a detached supervisor
 (:mod:`askspark.engines.daemon`; state in ``$ASKSPARK_HOME/engine/local.json``); otherwise the engine
 starts a private one and stops it at close.
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -42,6 +49,8 @@ from askspark.processes import (
 )
 from askspark.settings import Settings
 
+log = logging.getLogger(__name__)
+
 CONNECT_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 SOCKET_NAME = "connect.sock"
 INNER_PORT = 15002  # inside the server's own network namespace
@@ -65,6 +74,11 @@ wait $spark
 BRIDGE_PORT = 15432  # inside the server's network namespace: its way out to a JDBC database
 BRIDGE_SOCKET = "jdbc.sock"
 JDBC_DRIVER_JAR = Path("/usr/share/java/postgresql.jar")  # Debian's libpostgresql-jdbc-java
+# java/ExitGuard.java, compiled by scripts/setup.sh (never at run time): a job cannot end the server's JVM.
+EXIT_GUARD_JAR = Path(__file__).parent / "java" / "exitguard.jar"
+EXIT_GUARD_CLASS = "askspark.ExitGuard"
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*\d+\s*,\s*\d+\s*,\s*(\d+)\s*\]")  # workers, cores, MB
+NO_SECURITY_MANAGER = 24  # JEP 486: from Java 24 the JVM refuses to start with one
 
 
 @dataclass
@@ -103,6 +117,7 @@ def outbox_root(settings: Settings) -> Path:
 def server_conf(settings: Settings, port: int) -> dict[str, str]:
     """Spark settings of the owned server. Only loopback; no UI; small shuffles for one machine."""
     scratch = settings.engine_dir / "scratch"
+    extra = _classpaths() | _executor_conf(settings.spark_master, scratch)
     return {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
@@ -114,7 +129,7 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",  # no Derby metastore to create on any disk
         # Not bound into the sandbox: a CREATE TABLE that slips through has nowhere to write.
         "spark.sql.warehouse.dir": str(settings.engine_dir / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Djava.io.tmpdir={scratch}",
+        "spark.driver.extraJavaOptions": " ".join([f"-Djava.io.tmpdir={scratch}", *_guard_options()]),
         "spark.local.dir": str(scratch),
         # A huge collect() fails its job instead of filling the driver's heap (full results are written
         # by executors, never collected, so this bounds only what a run tries to pull into memory).
@@ -122,12 +137,79 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.sql.runSQLOnFiles": "false",  # no SELECT ... FROM parquet.`/any/path`
         "spark.python.unix.domain.socket.enabled": "true",
         "spark.python.unix.domain.socket.dir": str(scratch),
-    } | _driver_classpath()
+    } | extra
 
 
-def _driver_classpath() -> dict[str, str]:
-    """The PostgreSQL JDBC driver on the server's classpath, when installed (for the jdbc catalog)."""
-    return {"spark.driver.extraClassPath": str(JDBC_DRIVER_JAR)} if JDBC_DRIVER_JAR.exists() else {}
+def _classpaths() -> dict[str, str]:
+    """The exit guard and the PostgreSQL JDBC driver (for the jdbc catalog) on the server's classpath,
+    when installed."""
+    jars = _extra_jars()
+    return {"spark.driver.extraClassPath": jars} if jars else {}
+
+
+def _extra_jars() -> str:
+    return ":".join(str(jar) for jar in (EXIT_GUARD_JAR, JDBC_DRIVER_JAR) if jar.exists())
+
+
+def _executor_conf(master: str, scratch: Path) -> dict[str, str]:
+    """Executors in their own JVMs (a ``local-cluster[workers,cores,MB]`` master): a task's heap is not
+    the server's. Each ends at its first OutOfMemoryError (the worker starts another) rather than live on
+    with Spark's threads broken, and its task threads cannot exit it; nothing for ``local[N]``."""
+    found = _LOCAL_CLUSTER.fullmatch(master)
+    if found is None:
+        return {}
+    guard = [*_guard_options(), "-Daskspark.exitguard=tasks"]  # an executor may exit when told to
+    options = [f"-Djava.io.tmpdir={scratch}", "-XX:+ExitOnOutOfMemoryError", *guard]
+    conf = {
+        "spark.executor.memory": f"{found.group(1)}m",
+        "spark.executor.extraJavaOptions": " ".join(options),
+        # A task that ends its executor twice is aborted (Spark's default: 4 times, each on a fresh
+        # executor): the other runs' tasks queued behind it wait for two executor starts, not four, and
+        # a task of theirs lost with an executor still gets a second try.
+        "spark.task.maxFailures": "2",
+        # An executor's log (its stderr, in the server's temporary directory) stays under 20 MB.
+        "spark.executor.logs.rolling.strategy": "size",
+        "spark.executor.logs.rolling.maxSize": str(10 << 20),
+        "spark.executor.logs.rolling.maxRetainedFiles": "1",
+    }
+    jars = _extra_jars()
+    return conf | ({"spark.executor.extraClassPath": jars} if jars else {})
+
+
+def _guard_options() -> list[str]:
+    """The JVM installs the exit guard at startup, before any of Spark's code runs. Java 17 to 23 allow
+    a security manager named on the command line (with a deprecation warning in the log); 24 refuses it."""
+    if not EXIT_GUARD_JAR.exists():
+        log.warning("%s is missing (run scripts/setup.sh): a job can end the Spark server", EXIT_GUARD_JAR)
+        return []
+    if java_major() >= NO_SECURITY_MANAGER:
+        log.warning("Java %d has no security manager: a job can end the Spark server", java_major())
+        return []
+    return [f"-Djava.security.manager={EXIT_GUARD_CLASS}"]
+
+
+def java_major() -> int:
+    """The major version of the JDK the server runs on, from its release file (0 when unknown)."""
+    with contextlib.suppress(OSError):
+        found = re.search(r'^JAVA_VERSION="(\d+)', (java_home() / "release").read_text(), re.MULTILINE)
+        if found:
+            return int(found.group(1))
+    return 0
+
+
+def _server_spark_home(master: str, socket_dir: Path) -> Path:
+    """pyspark's directory, or for a local-cluster master a copy of it made of links in the server's
+    own temporary directory (removed with it): the worker that master starts writes its executors'
+    directories and logs into ``$SPARK_HOME/work`` (no setting moves it), which must not be in the
+    read-only Python environment."""
+    if not _LOCAL_CLUSTER.fullmatch(master):
+        return spark_home()
+    home = socket_dir / "spark-home"
+    (home / "work").mkdir(parents=True)
+    for entry in spark_home().iterdir():
+        if entry.name != "work":
+            (home / entry.name).symlink_to(entry)
+    return home
 
 
 def _python_wrapper(settings: Settings) -> Path:
@@ -168,7 +250,7 @@ def _server_spec(settings: Settings, readable: list[Path], socket_dir: Path) -> 
 
 def _launch_env(settings: Settings, port: int, socket_dir: Path, wrapper: Path) -> dict[str, str]:
     return {
-        "SPARK_HOME": str(spark_home()),
+        "SPARK_HOME": str(_server_spark_home(settings.spark_master, socket_dir)),
         "JAVA_HOME": str(java_home()),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYSPARK_PYTHON": str(wrapper),
