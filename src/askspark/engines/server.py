@@ -8,9 +8,9 @@ publishes the Connect port as a Unix socket in a bound directory, created only o
 connections; that socket is the only way in, for the engine and for the sandboxed workers alike.
 Its Python workers (UDFs) start through a wrapper that puts each in a further, nested sandbox.
 
-A job cannot end the server. Its tasks run in executors with their own JVMs (the default master is
-``local-cluster``): a task that exhausts its heap ends its executor, and the worker inside the server
-starts another. The server's JVM and the executors' run under an exit guard (``java/ExitGuard.java``, a
+A job cannot end the server by exiting its JVM; with a ``local-cluster`` master (``spark_master``) its
+tasks run in executors with their own JVMs, so a task that exhausts its heap ends its executor, and the
+worker inside the server starts another. The server's JVM and the executors' run under an exit guard (``java/ExitGuard.java``, a
 security manager compiled at install time) that denies ``System.exit``/``Runtime.halt`` to the server's
 threads and the executors' task threads, so ``reflect('java.lang.System', 'exit', 0)`` fails its task.
 
