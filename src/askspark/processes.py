@@ -63,11 +63,17 @@ def identity(pid: int | None = None) -> dict[str, int]:
 
 def started(pid: int) -> int | None:
     """When ``pid`` started (clock ticks since boot: /proc/PID/stat field 22), None when it is gone."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _stat(pid: int) -> list[str]:
+    """``/proc/PID/stat``'s fields after the command name (field 3, the state, first); [] when gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[-1].split()[19])
+        return []
+    return stat.rsplit(")", 1)[-1].split()
 
 
 def is_running(named: object) -> bool:
@@ -79,11 +85,7 @@ def is_running(named: object) -> bool:
 
 def _zombie(pid: int) -> bool:
     """Whether ``pid`` has exited and waits for a parent that is not this process to reap it."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+    return _stat(pid)[:1] == ["Z"]
 
 
 def reap(pid: int, seconds: float) -> bool:

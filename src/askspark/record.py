@@ -117,9 +117,14 @@ class Confidence(BaseModel):
         return self.executed - self.agree - self.doubted
 
     @property
+    def written(self) -> int:
+        """Candidates written (``executed`` for a document from before ``generated`` was kept)."""
+        return max(self.generated, self.executed)
+
+    @property
     def lone(self) -> bool:
         """Several candidates were written but nothing backs the chosen result but itself."""
-        return self.agree < 2 and max(self.generated, self.executed) >= 2
+        return self.agree < 2 and self.written >= 2
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -134,7 +139,7 @@ class Confidence(BaseModel):
         """'2 of 3 readings agree', '1 of 3 readings gave this answer and none confirmed it; 2 did not run'."""
         head = f"{self.agree} of {self.executed} readings agree"
         if self.lone and not self.disagree:
-            head = f"{self.agree} of {max(self.generated, self.executed)} readings gave this answer and none confirmed it"
+            head = f"{self.agree} of {self.written} readings gave this answer and none confirmed it"
         others = [f"{self.doubted} failed a result check"] if self.doubted else []
         if (not_run := self.generated - self.executed) > 0:
             others.append(f"{not_run} did not run")

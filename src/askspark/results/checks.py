@@ -66,7 +66,6 @@ _WITH_ZERO = re.compile(
     r"\binclud\w*\b[^.?;]*\b(?:no|without|zero|none)\b|\b(?:count|with)\s+(?:of\s+)?0\b", re.IGNORECASE
 )
 _COUNTS = re.compile(r"\b(?:how many|count|number of|sum|total)\b", re.IGNORECASE)  # a figure that can be 0
-_NUMERIC = re.compile(r"(?:tiny|small|big)?int|long|short|byte|double|float|decimal", re.IGNORECASE)
 _TIME_UNIT = re.compile(r"\b(?:seconds?|minutes?|hours?|days?)\b", re.IGNORECASE)
 # A percentage of change may be negative or above 100: not a share of a whole.
 _CHANGE = re.compile(r"change|growth|grow|increase|decrease|diff|delta|drop|rise|gain|loss|margin|return")

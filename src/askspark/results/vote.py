@@ -118,15 +118,12 @@ def group_results(readings: Sequence[Reading], same: Same = same_result) -> list
 def vote(readings: Sequence[Reading], asked: int, same: Same = same_result) -> Vote:
     """The largest group wins, clean before suspect; ties go to the group holding the earliest reading
     (the greedy one when it ran)."""
-    groups = group_results(readings, same)
-
-    def rank(group: list[int]) -> tuple[bool, int, int]:
-        clean = any(readings[i].clean for i in group)
-        return (not clean, -len(group), group[0])
-
-    ranked = sorted(groups, key=rank)
-    doubted = tuple(not any(readings[i].clean for i in g) for g in ranked)
-    return Vote(groups=ranked, asked=asked, generated=len(readings), doubted=doubted)
+    # Each group's rank: doubted (no clean reading) last, then larger first, then earlier first.
+    keyed = sorted(
+        ((not any(readings[i].clean for i in g), -len(g), g[0]), g) for g in group_results(readings, same)
+    )
+    doubted = tuple(key[0] for key, _ in keyed)
+    return Vote(groups=[g for _, g in keyed], asked=asked, generated=len(readings), doubted=doubted)
 
 
 def enough(readings: Sequence[Reading], generated: int, asked: int, same: Same = same_result) -> bool:

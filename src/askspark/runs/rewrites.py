@@ -145,17 +145,12 @@ def _ranks_all(select: exp.Select, result: ResultPreview, keys: list[str], n: in
 
 def _ranked(select: exp.Select, names: list[str], keys: list[str], order: list[exp.Ordered], n: int) -> str:
     """The query without its ORDER BY and LIMIT, ranked within each key, the top ``n`` of each kept."""
-    inner = select.copy()
-    inner.set("order", None)
-    inner.set("limit", None)
-    ctes = inner.args.get("with_")
-    inner.set("with_", None)  # WITH goes first: Spark reads it there
-    quoted = [exp.to_identifier(name, quoted=True).sql("spark") for name in names]
-    partition = ", ".join(exp.to_identifier(k, quoted=True).sql("spark") for k in keys)
+    ctes, inner = _body(select)
+    quoted = [_quoted(name) for name in names]
+    partition = ", ".join(_quoted(k) for k in keys)
     by = ", ".join(item.sql("spark") for item in order)
     return (
-        f"{ctes.sql('spark') + chr(10) if ctes else ''}"
-        f"SELECT {', '.join(quoted)}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} "
+        f"{ctes}SELECT {', '.join(quoted)}\nFROM (\n  SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition} "
         f"ORDER BY {by}) AS {RANK_COLUMN}\n  FROM (\n{inner.sql('spark', pretty=True)}\n  ) AS answer\n) "
         f"AS ranked\nWHERE {RANK_COLUMN} <= {n}\nORDER BY {partition}, {by}"
     )
@@ -205,6 +200,17 @@ def _quoted(name: str) -> str:
     return exp.to_identifier(name, quoted=True).sql("spark")
 
 
+def _body(select: exp.Select) -> tuple[str, exp.Select]:
+    """The query's WITH clause (with its line break; '' when none) and a copy of the rest without ORDER
+    BY and LIMIT, for a rewrite that wraps it: WITH goes first, where Spark reads it."""
+    inner = select.copy()
+    inner.set("order", None)
+    inner.set("limit", None)
+    ctes = inner.args.get("with_")
+    inner.set("with_", None)
+    return (ctes.sql("spark") + "\n" if ctes else ""), inner
+
+
 def _with_every(select: exp.Select, names: list[str], keys: dict[str, str], view: str) -> str:
     """``SELECT every key FROM view LEFT JOIN (the query)``: counts and sums that found no row read 0."""
     q = _quoted
@@ -217,14 +223,10 @@ def _with_every(select: exp.Select, names: list[str], keys: dict[str, str], view
         else:
             outputs.append(f"answer.{q(name)}")
     on = " AND ".join(f"every.{q(c)} <=> answer.{q(n)}" for n, c in keys.items())
-    inner = select.copy()
-    inner.set("order", None)
-    ctes = inner.args.get("with_")
-    inner.set("with_", None)  # WITH goes first: Spark reads it there
+    ctes, inner = _body(select)  # no LIMIT to drop: zero_for_none leaves such a query alone
     distinct = ", ".join(q(c) for c in keys.values())
     return (
-        f"{ctes.sql('spark') + chr(10) if ctes else ''}"
-        f"SELECT {', '.join(outputs)}\nFROM (SELECT DISTINCT {distinct} FROM {view}) AS every\n"
+        f"{ctes}SELECT {', '.join(outputs)}\nFROM (SELECT DISTINCT {distinct} FROM {view}) AS every\n"
         f"LEFT JOIN (\n{inner.sql('spark', pretty=True)}\n) AS answer ON {on}{_outer_order(select, names)}"
     )
 

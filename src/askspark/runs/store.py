@@ -141,15 +141,20 @@ class RunStore:
             owner = (self.request(answer.run_id) or {}).get("owner")
             if owner is None or processes.is_running(owner):
                 continue
-            answer.status, answer.stop_reason = "failed", "lost: the process running it stopped"
-            answer.error = Failure(
-                kind=ErrorKind.ENGINE_UNAVAILABLE,
-                message=f"the process running this run (pid {owner.get('pid')}) stopped before it finished",
-                suggestion="ask again; its finished attempts are kept in this record",
+            self.record_lost(
+                answer,
+                "lost: the process running it stopped",
+                f"the process running this run (pid {owner.get('pid')}) stopped before it finished",
+                "ask again; its finished attempts are kept in this record",
             )
-            self.save(answer)
             lost.append(answer.run_id)
         return lost
+
+    def record_lost(self, answer: Answer, stop_reason: str, message: str, suggestion: str) -> None:
+        """Save an unfinished run as failed: what ran it stopped (``engine_unavailable``), and why."""
+        answer.status, answer.stop_reason = "failed", stop_reason
+        answer.error = Failure(kind=ErrorKind.ENGINE_UNAVAILABLE, message=message, suggestion=suggestion)
+        self.save(answer)
 
     def unfinished(self) -> list[Answer]:
         """Runs left queued or running (e.g. by a server that stopped), oldest first."""

@@ -145,14 +145,13 @@ class Runner:
 
     def _record_lost(self, answer: Answer, times: int) -> None:
         """A run the server stopped during, again and again: failed, with why, and not run again."""
-        answer.status, answer.stop_reason = "failed", "lost: the server stopped while running it"
-        answer.error = Failure(
-            kind=ErrorKind.ENGINE_UNAVAILABLE,
-            message=f"the server stopped {times} times while running this run; it is not run again "
+        self.store.record_lost(
+            answer,
+            "lost: the server stopped while running it",
+            f"the server stopped {times} times while running this run; it is not run again "
             "(it may be what stops the server)",
-            suggestion="read the server's log for what stopped it; ask again once that is fixed",
+            "read the server's log for what stopped it; ask again once that is fixed",
         )
-        self.store.save(answer)
 
     # --- accepting -------------------------------------------------------------------------------
 
