@@ -166,6 +166,31 @@ def test_the_group_by_note_holds_for_one_table_too() -> None:
     assert line.startswith("patient_id is a column of patients, but after GROUP BY")
 
 
+def test_feedback_points_a_made_up_table_to_the_column_it_names() -> None:
+    events = table("events", ("user_id", "bigint"), ("revenue", "double"))
+    users = table("users", ("user_id", "bigint"), ("plan", "string"))
+    named = [(events, "events"), (users, "users")]
+    message = (
+        "[TABLE_OR_VIEW_NOT_FOUND] The table or view `plans` cannot be found. Verify the spelling and "
+        "correctness of the schema and catalog."
+    )
+    query = (
+        "SELECT p.name, SUM(revenue) FROM events JOIN users u USING (user_id) JOIN plans p ON u.plan = p.id"
+    )
+    attempt = Attempt(
+        number=1, code=query, stage="dry_run", error=Failure(kind=ErrorKind.UNRESOLVED_TABLE, message=message)
+    )
+    line = "There is no table plans: plan is a column of users. Read users.plan where the query needs it"
+    assert elsewhere(attempt, named)[0].startswith(line)
+    messages = build_messages("Revenue per plan?", named, style="sql", history=[attempt], options=ON)
+    assert line in messages[-1].content
+    unknown = Attempt(
+        number=1, code=query, stage="dry_run",
+        error=Failure(kind=ErrorKind.UNRESOLVED_TABLE, message=message.replace("plans", "months")),
+    )  # fmt: skip
+    assert elsewhere(unknown, named) == []  # no column is called so
+
+
 def test_feedback_adds_nothing_for_a_column_no_table_has() -> None:
     trades = table("trades", ("ticker_id", "bigint"))
     ticker = table("ticker", ("id", "bigint"))

@@ -23,6 +23,7 @@ from askspark.runs.rewrites import (
     rewrite,
     sole_query,
     top_per_group,
+    wrong_qualifier,
     zero_for_none,
 )
 from askspark.settings import Settings
@@ -233,6 +234,55 @@ def test_a_column_is_written_as_its_table_spells_it(sql: str, fixed: str | None)
 )
 def test_spelling_leaves_other_columns_alone(sql: str) -> None:
     assert column_spelling(sql, DOCTORS) is None
+
+
+PLANS = Schema(
+    "q",
+    {},
+    {
+        "events": frozenset({"user_id", "ts", "revenue"}),
+        "users": frozenset({"user_id", "plan", "signup_ts"}),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (  # the alias of a table that lacks the column
+            "SELECT p.plan, MAX(p.revenue) FROM events p JOIN users u ON p.user_id = u.user_id GROUP BY p.plan",
+            "SELECT\n  u.plan,\n  MAX(p.revenue)",
+        ),
+        (  # a table's name where the query gave it an alias
+            "SELECT COUNT(*) FROM events e JOIN users u ON e.user_id = u.user_id "
+            "WHERE e.ts < users.signup_ts + INTERVAL 7 DAYS",
+            "e.ts < u.signup_ts +",
+        ),
+        (  # inside a CTE: the tables of the column's own SELECT
+            "WITH t AS (SELECT e.plan FROM events e JOIN users s ON e.user_id = s.user_id) SELECT plan FROM t",
+            "SELECT\n    s.plan",
+        ),
+    ],
+)
+def test_a_column_is_qualified_by_the_one_table_that_has_it(sql: str, fixed: str) -> None:
+    new = wrong_qualifier(sql, PLANS)
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT u.plan FROM events p JOIN users u ON p.user_id = u.user_id",  # right already
+        "SELECT p.user_id FROM events p JOIN users u ON p.user_id = u.user_id",  # both have it
+        "SELECT t.plan FROM (SELECT user_id AS plan FROM events) t JOIN users u ON t.plan = u.user_id",
+        "SELECT x.plan FROM events x JOIN plans p ON x.user_id = p.user_id",  # only an unknown has it
+        "SELECT p.nothing FROM events p JOIN users u ON p.user_id = u.user_id",  # no table has it
+        "SELECT u.plan FROM users u WHERE EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.user_id)",
+        "SELECT users.plan FROM users",  # no alias: the name is the qualifier
+    ],
+)
+def test_a_qualifier_that_may_be_right_is_left_alone(sql: str) -> None:
+    assert wrong_qualifier(sql, PLANS) is None
 
 
 def test_a_row_query_ordered_by_a_column_it_does_not_return_keeps_that_order() -> None:
@@ -477,3 +527,35 @@ def test_counts_of_zero_are_added_before_the_run(settings: Settings, engine: obj
     assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
     assert sorted(answer.result.rows) == [[1, 2], [2, 1], [3, 0]]
     assert any(n.startswith("askspark listed every one of the groups") for n in answer.notices)
+
+
+# -- before the run: a column qualified by a table that does not have it ------------------------------
+
+
+@pytest.mark.slow
+def test_a_made_up_table_is_pointed_to_its_column_and_a_wrong_qualifier_fixed(
+    settings: Settings, engine: object, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"user_id": [1, 1, 2], "revenue": [5.0, 7.0, 3.0]}), tmp_path / "events.parquet")
+    pq.write_table(pa.table({"user_id": [1, 2], "plan": ["pro", "free"]}), tmp_path / "users.parquet")
+    made_up = "SELECT p.name, MAX(e.revenue) AS top FROM events e JOIN plans p ON e.user_id = p.user_id GROUP BY p.name"
+    qualified = (
+        "SELECT e.plan, MAX(e.revenue) AS top FROM events e JOIN users u ON e.user_id = u.user_id "
+        "GROUP BY e.plan ORDER BY e.plan"
+    )
+    llm = ScriptedLLM(replies=[f"```sql\n{made_up}\n```", f"```sql\n{qualified}\n```"], style="sql")
+    answer = api.ask(
+        "What is the largest purchase per plan?", files=[tmp_path / "events.parquet", tmp_path / "users.parquet"],
+        engine=engine, model=llm, settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    first, second = answer.attempts
+    assert first.error is not None and first.error.kind.value == "unresolved_table"
+    repair = llm.calls[1].messages[-1].content
+    assert "There is no table plans: plan is a column of users. Read users.plan" in repair
+    assert second.rewrite == "wrong_qualifier" and "u.plan" in (second.code or ""), second.error
+    assert answer.status == "succeeded" and answer.result is not None
+    assert answer.result.rows == [["free", 3.0], ["pro", 7.0]]
+    assert any(n.startswith("askspark qualified a column by the one table") for n in answer.notices)

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     rewrites: bool = Field(
         True,
         description="Repair one-query answers by precise rules (runs/rewrites.py): before the run, a column's "
-        "spelling, a timestamp compared with a day, the moment of an extreme (max_by), an ORDER BY on an "
+        "spelling, a column qualified by a table that lacks it, a timestamp compared with a day, the moment of an extreme (max_by), an ORDER BY on an "
         "ungrouped column; after a suspect result, 'for each X, which Y had the most' ranked over all rows "
         "is ranked within each X as a new attempt without the model; 'how many ... include those with none "
         "(count 0)' lists every X from its own table before the run. Each attempt names its rules.",
@@ -261,7 +261,8 @@ class Settings(BaseSettings):
     context_cross_table_feedback: bool = Field(
         True,
         description="When a column does not resolve but is a column of another selected table, the repair "
-        "feedback says so and names the join that reaches it.",
+        "feedback says so and names the join that reaches it; a table the query made up whose name is a "
+        "column of a selected table ('plans' for users.plan) is pointed to that column.",
     )
     context_budget_tokens: int | None = Field(
         None,

@@ -22,6 +22,7 @@ from askspark.context.values import ValueMatch, matching_values, time_hints
 from askspark.context.verified import Worked
 from askspark.llm.base import Message
 from askspark.record import Attempt, ErrorKind
+from askspark.results.checks import singular
 
 if TYPE_CHECKING:
     from askspark.catalog.knowledge import Entry
@@ -547,6 +548,8 @@ def elsewhere(
     """For a column that did not resolve but is a column of another selected table: where it is, and
     the join that reaches it ("`symbol` is in `ticker`; join on trades.ticker_id = ticker.id")."""
     err = attempt.error
+    if err is not None and err.kind == ErrorKind.UNRESOLVED_TABLE:
+        return _invented_table(err.message, tables)
     found = _UNRESOLVED.search(err.message) if err and err.kind == ErrorKind.UNRESOLVED_COLUMN else None
     if found is None:
         return []
@@ -571,6 +574,29 @@ def elsewhere(
         key = _key_to(keys, holder, [v for v in used if v != holder])
         lines.append(f"{line}; join on {key.sql()}." if key else f"{line}; join it to reach that column.")
     return lines
+
+
+_NO_TABLE = re.compile(r"table or view ((?:`[^`]*`\.)*`([^`]*)`) cannot be found", re.IGNORECASE)
+
+
+def _invented_table(message: str, tables: Sequence[tuple[TableInfo, str]]) -> list[str]:
+    """For a table the query made up whose name is a column of a selected table ('plans' where
+    `users` has `plan`, 'categories' where `orders` has `category`): that column. The small model
+    reads a column with few values as a table of its own and joins it, again and again."""
+    found = _NO_TABLE.search(message)
+    if found is None:
+        return []
+    name = found.group(2).lower()
+    wanted = {name, singular(name)}
+    for table, view in tables:
+        column = next((c.name for c in table.columns if c.name.lower() in wanted), None)
+        if column is not None:
+            where, col = sql_name(view), sql_name(column)
+            return [
+                f"There is no table {sql_name(found.group(2))}: {col} is a column of {where}. Read "
+                f"{where}.{col} where the query needs it; do not join a table for it."
+            ]
+    return []
 
 
 def _key_to(keys: Sequence[JoinKey], holder: str, used: Sequence[str]) -> JoinKey | None:

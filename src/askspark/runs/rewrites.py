@@ -380,6 +380,48 @@ def column_spelling(sql: str, schema: Schema) -> str | None:
     return tree.sql("spark", pretty=True) if changed else None
 
 
+def wrong_qualifier(sql: str, schema: Schema) -> str | None:
+    """A column qualified by a table of the query that does not have it (``p.plan`` where ``p`` is
+    ``events`` and ``u`` is ``users``), or by a table's name where the query gave it an alias
+    (``users.signup_ts`` beside ``users u``), when exactly one table the same SELECT reads has that
+    column: qualified by that table. Spark's "did you mean" names it, yet the model writes the same
+    qualifier again; a column only one read table has can mean nothing else."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    changed = False
+    for column in tree.find_all(exp.Column):
+        select = column.find_ancestor(exp.Select)
+        if not column.table or not isinstance(column.this, exp.Identifier) or select is None:
+            continue
+        holder = _sole_holder(column, _sources(select), schema)
+        if holder is not None:
+            column.set("table", exp.to_identifier(holder))
+            changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _sources(select: exp.Select) -> list[exp.Expr]:
+    """What a SELECT reads: its FROM and its JOINs (tables, subqueries, CTE names)."""
+    start = select.args.get("from_")
+    return ([start.this] if start else []) + [j.this for j in select.args.get("joins") or []]
+
+
+def _sole_holder(column: exp.Column, sources: list[exp.Expr], schema: Schema) -> str | None:
+    """The alias of the one read table that has the column, when its qualifier names a read table
+    lacking it (or a read table's name hidden by its alias); None when anything is unknown (a
+    subquery's or CTE's columns, an outer query's alias)."""
+    qualifier, name = column.table.lower(), column.name.lower()
+    tables = [s for s in sources if isinstance(s, exp.Table) and s.name.lower() in schema.tables]
+    own = next((s for s in sources if s.alias_or_name.lower() == qualifier), None)
+    if own is None and not any(t.name.lower() == qualifier for t in tables):
+        return None  # an outer scope's alias, or a name the query does not read
+    if own is not None and (own not in tables or name in _lower(schema.tables[own.name.lower()])):
+        return None  # it resolves, or its columns are not known here
+    holders = [t for t in tables if name in _lower(schema.tables[t.name.lower()])]
+    return holders[0].alias_or_name if len(holders) == 1 else None
+
+
 def _defined(tree: exp.Expr) -> set[str]:
     """The names a query defines itself: column aliases, table and CTE aliases, CTE column lists."""
     names = {a.alias.lower() for a in tree.find_all(exp.Alias)}
@@ -471,6 +513,7 @@ def _lower(names: frozenset[str] | None) -> set[str]:
 
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
+    ("wrong_qualifier", wrong_qualifier),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
     ("group_without_aggregate", group_without_aggregate),
@@ -499,6 +542,8 @@ def fix_before_run(
 NOTICES = {
     "column_spelling": "askspark wrote a column as the table spells it (the query had its case or "
     "underscores wrong)",
+    "wrong_qualifier": "askspark qualified a column by the one table of the query that has it (the query "
+    "named it from another table)",
     "date_literal": "askspark compared a timestamp column's date with the day the query named "
     "(to_date(ts) = '2025-03-10'): a timestamp compared with a day means that day's midnight",
     "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
