@@ -18,11 +18,13 @@ from askspark.runs.rewrites import (
     column_spelling,
     date_literal,
     group_without_aggregate,
+    lateral_alias,
     moment_of_extreme,
     order_by_ungrouped,
     rewrite,
     sole_query,
     top_per_group,
+    value_at_extreme,
     wrong_qualifier,
     zero_for_none,
 )
@@ -283,6 +285,80 @@ def test_a_column_is_qualified_by_the_one_table_that_has_it(sql: str, fixed: str
 )
 def test_a_qualifier_that_may_be_right_is_left_alone(sql: str) -> None:
     assert wrong_qualifier(sql, PLANS) is None
+
+
+EVENTS = Schema("q", {}, {"events": frozenset({"device", "page", "ts", "revenue"})})
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (  # in a window's ORDER BY
+            "SELECT device, page, COUNT(*) AS views, RANK() OVER (PARTITION BY device ORDER BY views DESC) AS r "
+            "FROM events GROUP BY device, page",
+            "RANK() OVER (PARTITION BY device ORDER BY COUNT(*) DESC) AS r",
+        ),
+        (  # in a window function's argument and order; the plain use outside it is Spark's to resolve
+            "SELECT to_date(ts) AS day, SUM(revenue) AS rev, rev - LAG(rev) OVER (ORDER BY day) AS change "
+            "FROM events GROUP BY to_date(ts)",
+            "rev - LAG(SUM(revenue)) OVER (ORDER BY TO_DATE(ts)) AS change",
+        ),
+        ("SELECT revenue * 2 AS dbl, SUM(dbl) AS s FROM events", "SUM(revenue * 2) AS s"),  # in an aggregate
+    ],
+)
+def test_an_alias_used_in_a_window_or_an_aggregate_is_written_out(sql: str, fixed: str) -> None:
+    new = lateral_alias(sql, EVENTS)
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT COUNT(*) AS n, SUM(n) AS s FROM events",  # an aggregate of an aggregate: wrong either way
+        "SELECT revenue AS page, SUM(page) FROM events",  # a column of the table is that column
+        "SELECT SUM(revenue) AS rev, rev * 2 AS twice FROM events",  # outside a window: Spark allows it
+        "SELECT x AS v, RANK() OVER (ORDER BY v) FROM (SELECT revenue AS x FROM events) t",  # unknown columns
+        "SELECT RANK() OVER (ORDER BY views) AS r, COUNT(*) AS views FROM events",  # named after its use
+    ],
+)
+def test_an_alias_spark_resolves_is_left_alone(sql: str) -> None:
+    assert lateral_alias(sql, EVENTS) is None
+
+
+NASDAQ = Schema("q", {}, {"nasdaq": frozenset({"symbol", "date", "volume"})})
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (
+            "SELECT symbol, date, MAX(volume) AS v FROM nasdaq GROUP BY symbol ORDER BY symbol",
+            "MAX_BY(date, volume) AS date,\n  MAX(volume) AS v",
+        ),
+        ("SELECT symbol, date AS d, MIN(volume) FROM nasdaq GROUP BY symbol", "MIN_BY(date, volume) AS d"),
+        (
+            "SELECT n.symbol, n.date, MAX(n.volume) FROM nasdaq n GROUP BY n.symbol",
+            "MAX_BY(n.date, n.volume)",
+        ),
+    ],
+)
+def test_a_column_beside_one_extreme_is_taken_from_the_extreme_row(sql: str, fixed: str) -> None:
+    new = value_at_extreme(sql, NASDAQ)
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT symbol, date, MAX(volume), COUNT(*) FROM nasdaq GROUP BY symbol",  # another aggregate
+        "SELECT symbol, date, SUM(volume) FROM nasdaq GROUP BY symbol",  # not an extreme
+        "SELECT symbol, MAX(volume) FROM nasdaq GROUP BY symbol",  # nothing ungrouped
+        "SELECT symbol, date, MAX(volume) FROM nasdaq GROUP BY symbol, date",  # grouped by it
+        "SELECT symbol, date, MAX(volume) OVER (PARTITION BY symbol) FROM nasdaq",  # a window, no GROUP BY
+    ],
+)
+def test_other_grouped_queries_keep_their_columns(sql: str) -> None:
+    assert value_at_extreme(sql, NASDAQ) is None
 
 
 def test_a_row_query_ordered_by_a_column_it_does_not_return_keeps_that_order() -> None:
@@ -559,3 +635,38 @@ def test_a_made_up_table_is_pointed_to_its_column_and_a_wrong_qualifier_fixed(
     assert answer.status == "succeeded" and answer.result is not None
     assert answer.result.rows == [["free", 3.0], ["pro", 7.0]]
     assert any(n.startswith("askspark qualified a column by the one table") for n in answer.notices)
+
+
+@pytest.mark.slow
+def test_an_alias_in_a_window_and_a_column_beside_an_extreme_run_on_spark(
+    settings: Settings, engine: object
+) -> None:
+    run_settings = settings.model_copy(update={"candidates": 1, "written_answer": False})
+    both = (
+        "SELECT symbol, MAX(volume) AS top, RANK() OVER (ORDER BY top DESC) AS r "
+        "FROM nasdaq GROUP BY symbol ORDER BY symbol"
+    )
+    llm = ScriptedLLM(replies=[f"```sql\n{both}\n```"], style="sql")
+    answer = api.ask(
+        "On which day did each symbol trade the most?", ["northwind.nasdaq"], engine=engine, model=llm,
+        settings=run_settings,
+    )  # fmt: skip
+    assert answer.status == "succeeded" and len(answer.attempts) == 1, answer.attempts[-1].error
+    assert answer.attempts[0].rewrite == "lateral_alias" and answer.result is not None
+    assert [row[2] for row in answer.result.rows] != [1] * 6  # ranked by the volume, not all tied
+    plain = "SELECT symbol, date, MAX(volume) AS top FROM nasdaq GROUP BY symbol ORDER BY symbol"
+    answer = api.ask(
+        "On which day did each symbol trade the most?", ["northwind.nasdaq"], engine=engine,
+        model=ScriptedLLM(replies=[f"```sql\n{plain}\n```"], style="sql"), settings=run_settings,
+    )  # fmt: skip
+    assert answer.status == "succeeded" and answer.attempts[0].rewrite == "value_at_extreme"
+    reference = (
+        "SELECT symbol, date, volume AS top FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY symbol "
+        "ORDER BY volume DESC) AS rn FROM nasdaq) WHERE rn = 1 ORDER BY symbol"
+    )
+    expected = api.ask(
+        "q", ["northwind.nasdaq"], engine=engine, settings=run_settings,
+        model=ScriptedLLM(replies=[f"```sql\n{reference}\n```"], style="sql"),
+    )  # fmt: skip
+    assert answer.result is not None and expected.result is not None
+    assert answer.result.rows == expected.result.rows and len(answer.result.rows) == 6

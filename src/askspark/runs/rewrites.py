@@ -325,6 +325,37 @@ def moment_of_extreme(sql: str, schema: Schema) -> str | None:
     return tree.sql("spark", pretty=True) if changed else None
 
 
+def value_at_extreme(sql: str, schema: Schema) -> str | None:
+    """A grouped query whose one aggregate is a MAX or MIN, returning beside it a column it does not
+    group by (``SELECT symbol, date, MAX(volume) FROM nasdaq GROUP BY symbol``): it cannot run, and
+    the column it names is the extreme row's (the day of the highest volume), which is
+    ``max_by(date, volume)`` (``min_by`` for MIN). Left alone with any other aggregate or a window:
+    the bare column could then mean something else."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    changed = False
+    for select in tree.find_all(exp.Select):
+        group = select.args.get("group")
+        aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
+        extreme = aggregates[0] if len(aggregates) == 1 else None
+        if not group or not isinstance(extreme, exp.Max | exp.Min) or select.find(exp.Window):
+            continue
+        grouped = {g.sql("spark").lower() for g in group.expressions}
+        grouped |= {g.name.lower() for g in group.expressions if isinstance(g, exp.Column)}
+        by = "max_by" if isinstance(extreme, exp.Max) else "min_by"
+        for item in select.expressions:
+            column = item.this if isinstance(item, exp.Alias) else item
+            if (
+                isinstance(column, exp.Column)
+                and not {column.sql("spark").lower(), column.name.lower()} & grouped
+            ):
+                value = exp.Anonymous(this=by, expressions=[column.copy(), extreme.this.copy()])
+                column.replace(value if isinstance(item, exp.Alias) else exp.alias_(value, column.name))
+                changed = True
+    return tree.sql("spark", pretty=True) if changed else None
+
+
 def _day_compared(tree: exp.Expr) -> Iterator[exp.Column]:
     """The columns compared with a day literal (on either side), in a BETWEEN, or an IN list."""
     for node in tree.find_all(*_COMPARISONS):
@@ -399,6 +430,47 @@ def wrong_qualifier(sql: str, schema: Schema) -> str | None:
             column.set("table", exp.to_identifier(holder))
             changed = True
     return tree.sql("spark", pretty=True) if changed else None
+
+
+def lateral_alias(sql: str, schema: Schema) -> str | None:
+    """An output named earlier in the same SELECT and used inside a window or an aggregate
+    (``COUNT(*) AS views, RANK() OVER (ORDER BY views DESC)``): Spark refuses a lateral alias there,
+    so the alias is replaced by what it names (``ORDER BY COUNT(*) DESC``), which is what it meant.
+    Left alone when a read table has a column of that name (it is then that column) or the tables
+    read are not all known, and inside an aggregate when the alias is an aggregate itself (an
+    aggregate of an aggregate is wrong either way)."""
+    tree = _parse(sql)
+    if tree is None:
+        return None
+    changed = False
+    for select in tree.find_all(exp.Select):
+        sources = _sources(select)
+        if not sources or not all(
+            isinstance(s, exp.Table) and s.name.lower() in schema.tables for s in sources
+        ):
+            continue
+        columns = set().union(*(_lower(schema.tables[s.name.lower()]) for s in sources))
+        named: dict[str, exp.Expr] = {}
+        for item in select.expressions:
+            changed |= _inline_aliases(item, named, columns)
+            if isinstance(item, exp.Alias):
+                named[item.alias.lower()] = item.this
+    return tree.sql("spark", pretty=True) if changed else None
+
+
+def _inline_aliases(item: exp.Expr, named: dict[str, exp.Expr], columns: set[str]) -> bool:
+    """Replace, in one SELECT item, the earlier outputs it uses inside a window or an aggregate."""
+    changed = False
+    for column in list(item.find_all(exp.Column)):
+        value = named.get(column.name.lower())
+        if value is None or column.table or column.name.lower() in columns:
+            continue
+        window = isinstance(column.find_ancestor(exp.Window, exp.Select), exp.Window)
+        aggregate = isinstance(column.find_ancestor(exp.AggFunc, exp.Select), exp.AggFunc)
+        if window or (aggregate and not value.find(exp.AggFunc)):
+            column.replace(value.copy())
+            changed = True
+    return changed
 
 
 def _sources(select: exp.Select) -> list[exp.Expr]:
@@ -514,8 +586,10 @@ def _lower(names: frozenset[str] | None) -> set[str]:
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
     ("wrong_qualifier", wrong_qualifier),
+    ("lateral_alias", lateral_alias),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
+    ("value_at_extreme", value_at_extreme),
     ("group_without_aggregate", group_without_aggregate),
     ("order_by_ungrouped", order_by_ungrouped),
     ("zero_for_none", zero_for_none),
@@ -544,11 +618,15 @@ NOTICES = {
     "underscores wrong)",
     "wrong_qualifier": "askspark qualified a column by the one table of the query that has it (the query "
     "named it from another table)",
+    "lateral_alias": "askspark wrote out an output the query named earlier where it used it inside a window "
+    "or an aggregate (Spark does not allow that name there)",
     "date_literal": "askspark compared a timestamp column's date with the day the query named "
     "(to_date(ts) = '2025-03-10'): a timestamp compared with a day means that day's midnight",
     "moment_of_extreme": "askspark took the moment of the extreme value (max_by/min_by), not the latest "
     "or earliest moment of all rows: the query's MAX/MIN of a time beside the MAX/MIN of a value came "
     "from different rows",
+    "value_at_extreme": "askspark took the value of a column the query did not group by from the row of the "
+    "extreme (max_by/min_by): beside one MAX or MIN it could not run as written",
     "group_without_aggregate": "askspark removed a GROUP BY from a query that aggregates nothing and "
     "returns columns it did not group (it could not run as written)",
     "order_by_ungrouped": "askspark ordered the groups by the smallest (or, descending, largest) value of "
