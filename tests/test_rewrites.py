@@ -17,6 +17,7 @@ from askspark.runs.rewrites import (
     Schema,
     column_spelling,
     date_literal,
+    foreign_function,
     group_without_aggregate,
     lateral_alias,
     moment_of_extreme,
@@ -361,6 +362,31 @@ def test_other_grouped_queries_keep_their_columns(sql: str) -> None:
     assert value_at_extreme(sql, NASDAQ) is None
 
 
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        ("SELECT symbol, STDEV(close) AS v FROM nasdaq GROUP BY symbol", "STDDEV(close) AS v"),
+        ("SELECT ISNULL(a, 0), IIF(a > 1, 'x', 'y') FROM t", "COALESCE(a, 0),\n  IF(a > 1, 'x', 'y')"),
+        (
+            "SELECT CHARINDEX('a', s), GETDATE(), VARP(x), VAR(x) FROM t",
+            "LOCATE('a', s),\n  CURRENT_TIMESTAMP()",
+        ),
+        ("SELECT STDEVP(x), VARP(x), VAR(x) FROM t", "STDDEV_POP(x),\n  VAR_POP(x),\n  VAR_SAMP(x)"),
+    ],
+)
+def test_a_function_of_another_dialect_takes_sparks_name(sql: str, fixed: str) -> None:
+    new = foreign_function(sql, Schema("q", {}))
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT COUNT(*) FROM t WHERE ISNULL(a)", "SELECT stddev(x), variance(x) FROM t", "SELECT var FROM t"],
+)
+def test_sparks_own_functions_are_left_alone(sql: str) -> None:
+    assert foreign_function(sql, Schema("q", {})) is None
+
+
 def test_a_row_query_ordered_by_a_column_it_does_not_return_keeps_that_order() -> None:
     columns = ("city", "name", "born")
     sql = "SELECT city, name, born FROM patients WHERE born IS NOT NULL ORDER BY born, patient_id LIMIT 1"
@@ -670,3 +696,19 @@ def test_an_alias_in_a_window_and_a_column_beside_an_extreme_run_on_spark(
     )  # fmt: skip
     assert answer.result is not None and expected.result is not None
     assert answer.result.rows == expected.result.rows and len(answer.result.rows) == 6
+
+
+@pytest.mark.slow
+def test_functions_of_another_dialect_run_on_spark(settings: Settings, engine: object) -> None:
+    query = (
+        "SELECT symbol, STDEV(close) AS sd, VARP(close) AS vp, ISNULL(NULL, 0) AS z, IIF(1 > 0, 'y', 'n') AS i, "
+        "CHARINDEX('A', symbol) AS at FROM nasdaq GROUP BY symbol ORDER BY symbol"
+    )
+    answer = api.ask(
+        "How volatile is each symbol?", ["northwind.nasdaq"], engine=engine,
+        model=ScriptedLLM(replies=[f"```sql\n{query}\n```"], style="sql"),
+        settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    assert answer.status == "succeeded" and len(answer.attempts) == 1, answer.attempts[-1].error
+    assert answer.attempts[0].rewrite == "foreign_function" and answer.result is not None
+    assert all(row[3] == 0 and row[4] == "y" and row[1] > 0 for row in answer.result.rows)

@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     rewrites: bool = Field(
         True,
         description="Repair one-query answers by precise rules (runs/rewrites.py): before the run, a column's "
-        "spelling, a column qualified by a table that lacks it, an output's name used inside a window or an aggregate "
+        "spelling, a function of another SQL dialect (STDEV, ISNULL(x, y), IIF), a column qualified by a table that lacks it, an output's name used inside a window or an aggregate "
         "of the same SELECT (written out), a column beside one MAX/MIN it does not group (max_by/min_by), a "
         "timestamp compared with a day, the moment of an extreme (max_by), an ORDER BY on an "
         "ungrouped column; after a suspect result, 'for each X, which Y had the most' ranked over all rows "

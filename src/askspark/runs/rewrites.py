@@ -473,6 +473,40 @@ def _inline_aliases(item: exp.Expr, named: dict[str, exp.Expr], columns: set[str
     return changed
 
 
+# Functions of other SQL dialects the model writes, that Spark does not have, by Spark's name for
+# them (same arguments). sqlglot reads STDEV, IIF and CHARINDEX as Spark's own already; the others
+# are renamed. ISNULL is Spark's with one argument (a test), SQL Server's with two (a default).
+FOREIGN_FUNCTIONS = {
+    "stdev": "stddev_samp",
+    "stdevp": "stddev_pop",
+    "var": "var_samp",
+    "varp": "var_pop",
+    "getdate": "current_timestamp",
+    "isnull": "coalesce",
+    "iif": "if",
+    "charindex": "locate",
+}
+_FOREIGN = re.compile(rf"\b({'|'.join(FOREIGN_FUNCTIONS)})\s*\(", re.IGNORECASE)
+
+
+def foreign_function(sql: str, schema: Schema) -> str | None:
+    """A function of another SQL dialect (``STDEV``, ``ISNULL(x, 0)``, ``IIF``, ``GETDATE()``) written
+    as Spark's (``stddev_samp``, ``coalesce``, ``if``, ``current_timestamp()``): Spark cannot resolve
+    it, and the model, told so, writes it again."""
+    found = {name.lower() for name in _FOREIGN.findall(sql)}
+    tree = _parse(sql) if found else None
+    if tree is None:
+        return None
+    renamed = False
+    for call in tree.find_all(exp.Anonymous):
+        name = str(call.this).lower()
+        if name in FOREIGN_FUNCTIONS and (name != "isnull" or len(call.expressions) == 2):
+            call.set("this", FOREIGN_FUNCTIONS[name])
+            renamed = True
+    # sqlglot read the others as Spark's functions already: writing the query out renames them
+    return tree.sql("spark", pretty=True) if renamed or found - {"isnull"} else None
+
+
 def _sources(select: exp.Select) -> list[exp.Expr]:
     """What a SELECT reads: its FROM and its JOINs (tables, subqueries, CTE names)."""
     start = select.args.get("from_")
@@ -585,6 +619,7 @@ def _lower(names: frozenset[str] | None) -> set[str]:
 
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
+    ("foreign_function", foreign_function),
     ("wrong_qualifier", wrong_qualifier),
     ("lateral_alias", lateral_alias),
     ("date_literal", date_literal),
@@ -616,6 +651,8 @@ def fix_before_run(
 NOTICES = {
     "column_spelling": "askspark wrote a column as the table spells it (the query had its case or "
     "underscores wrong)",
+    "foreign_function": "askspark wrote a function of another SQL dialect as Spark's (STDEV as stddev_samp, "
+    "ISNULL(x, y) as coalesce, IIF as if)",
     "wrong_qualifier": "askspark qualified a column by the one table of the query that has it (the query "
     "named it from another table)",
     "lateral_alias": "askspark wrote out an output the query named earlier where it used it inside a window "
