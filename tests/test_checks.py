@@ -289,9 +289,9 @@ def _questions() -> list[tuple[str, object]]:
 
 
 def _needs_generation(tables: set[str], settings: object) -> None:
-    from askspark.evals.cli import _ensure_sample, _ensure_tpch
+    from askspark.evals.cli import _ensure_tpch, ensure_sample
 
-    _ensure_sample(tables, settings)
+    ensure_sample(tables, settings)
     _ensure_tpch(tables, settings)
 
 

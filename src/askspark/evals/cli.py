@@ -18,7 +18,7 @@ from askspark.errors import AskSparkError
 from askspark.llm.base import PROVIDERS
 
 
-def _ensure_sample(tables: set[str], settings: object) -> None:
+def ensure_sample(tables: set[str], settings: object) -> None:
     """Generate the deterministic datasets (``northwind`` and the development sets) a suite needs when
     the catalog lacks any of their tables."""
     from askspark.catalog.devsets import DATASETS, generate
@@ -88,7 +88,7 @@ def eval_command(
             raise AskSparkError(
                 "no question of the suite matches the selection", suggestion="check --tags / --id"
             )
-        _ensure_sample({t for q in questions for t in q.tables}, settings)
+        ensure_sample({t for q in questions for t in q.tables}, settings)
         _ensure_tpch({t for q in questions for t in q.tables}, settings)
 
         def progress(index: int, total: int, r: QuestionResult) -> None:
