@@ -105,10 +105,31 @@ def signal_group(pid: int, sig: int = signal.SIGTERM) -> None:
 
 
 def stop_group(pid: int, seconds: float) -> None:
-    """SIGTERM the group led by ``pid``, wait up to ``seconds``, then SIGKILL what is left."""
+    """SIGTERM the group led by ``pid``, wait up to ``seconds``, then SIGKILL what is left; then wait
+    (as long again at most) for every process that was under ``pid``, in the group or not."""
+    if pid <= 0:  # 0 and -1 name the caller's own group and every process: never a recorded one
+        return
+    tree = descendants(pid)
     signal_group(pid, signal.SIGTERM)
     if not reap(pid, seconds):
         signal_group(pid, signal.SIGKILL)
+    end_all(tree, seconds)
+
+
+def end_all(pids: list[int], seconds: float) -> None:
+    """Wait up to ``seconds`` for ``pids`` to end, then SIGKILL each one left and wait a little more.
+
+    A sandbox's processes are not in the group of the bubblewrap that leads it (the inner sandbox has a
+    session of its own): they end through --die-with-parent and their pid namespace's teardown, which
+    for a JVM with a large heap takes a moment. Waiting here means that a stopped server is gone."""
+    deadline = time.monotonic() + seconds
+    while (alive := [p for p in pids if pid_alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in alive:
+        reap(pid, 2.0)
 
 
 def command_line_has(pid: int, text: bytes) -> bool:
