@@ -306,23 +306,23 @@ def moment_of_extreme(sql: str, schema: Schema) -> str | None:
     moment and the highest value, from different rows. The moment of the extreme is
     ``max_by(ts, y)`` (``min_by`` for the lowest); only for a question that asks when, and a query
     with one extreme of one measure."""
-    tree = _parse(sql)
-    if tree is None or not _WHEN.search(schema.question) or not RANKING.search(schema.question):
+    if not _WHEN.search(schema.question) or not RANKING.search(schema.question):
         return None
-    changed = False
-    for select in tree.find_all(exp.Select):
-        extremes = [e for e in select.find_all(exp.Max, exp.Min) if e.parent_select is select]
-        moments = [
-            e for e in extremes if isinstance(e.this, exp.Column) and schema.has(e.this, "timestamp", "date")
-        ]
-        measures = [e for e in extremes if e not in moments]
-        if len(measures) != 1 or not moments:
-            continue
-        by = "max_by" if isinstance(measures[0], exp.Max) else "min_by"
-        for moment in moments:
-            moment.replace(exp.Anonymous(this=by, expressions=[moment.this.copy(), measures[0].this.copy()]))
-        changed = True
-    return tree.sql("spark", pretty=True) if changed else None
+    return _per_select(sql, lambda select: _moments_of_extreme(select, schema))
+
+
+def _moments_of_extreme(select: exp.Select, schema: Schema) -> bool:
+    extremes = [e for e in select.find_all(exp.Max, exp.Min) if e.parent_select is select]
+    moments = [
+        e for e in extremes if isinstance(e.this, exp.Column) and schema.has(e.this, "timestamp", "date")
+    ]
+    measures = [e for e in extremes if e not in moments]
+    if len(measures) != 1 or not moments:
+        return False
+    by = "max_by" if isinstance(measures[0], exp.Max) else "min_by"
+    for moment in moments:
+        moment.replace(exp.Anonymous(this=by, expressions=[moment.this.copy(), measures[0].this.copy()]))
+    return True
 
 
 def value_at_extreme(sql: str, schema: Schema) -> str | None:
@@ -331,29 +331,26 @@ def value_at_extreme(sql: str, schema: Schema) -> str | None:
     the column it names is the extreme row's (the day of the highest volume), which is
     ``max_by(date, volume)`` (``min_by`` for MIN). Left alone with any other aggregate or a window:
     the bare column could then mean something else."""
-    tree = _parse(sql)
-    if tree is None:
-        return None
-    changed = False
-    for select in tree.find_all(exp.Select):
-        group = select.args.get("group")
-        aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
-        extreme = aggregates[0] if len(aggregates) == 1 else None
-        if not group or not isinstance(extreme, exp.Max | exp.Min) or select.find(exp.Window):
-            continue
-        grouped = {g.sql("spark").lower() for g in group.expressions}
-        grouped |= {g.name.lower() for g in group.expressions if isinstance(g, exp.Column)}
-        by = "max_by" if isinstance(extreme, exp.Max) else "min_by"
-        for item in select.expressions:
-            column = item.this if isinstance(item, exp.Alias) else item
-            if (
-                isinstance(column, exp.Column)
-                and not {column.sql("spark").lower(), column.name.lower()} & grouped
-            ):
-                value = exp.Anonymous(this=by, expressions=[column.copy(), extreme.this.copy()])
-                column.replace(value if isinstance(item, exp.Alias) else exp.alias_(value, column.name))
-                changed = True
-    return tree.sql("spark", pretty=True) if changed else None
+    return _per_select(sql, _values_at_extreme)
+
+
+def _values_at_extreme(select: exp.Select) -> bool:
+    group = select.args.get("group")
+    aggregates = [a for a in select.find_all(exp.AggFunc) if a.parent_select is select]
+    extreme = aggregates[0] if len(aggregates) == 1 else None
+    if not group or not isinstance(extreme, exp.Max | exp.Min) or select.find(exp.Window):
+        return False
+    grouped, by, changed = _grouped(group), "max_by" if isinstance(extreme, exp.Max) else "min_by", False
+    for item in select.expressions:
+        column = item.this if isinstance(item, exp.Alias) else item
+        if (
+            isinstance(column, exp.Column)
+            and not {column.sql("spark").lower(), column.name.lower()} & grouped
+        ):
+            value = exp.Anonymous(this=by, expressions=[column.copy(), extreme.this.copy()])
+            column.replace(value if isinstance(item, exp.Alias) else exp.alias_(value, column.name))
+            changed = True
+    return changed
 
 
 def _day_compared(tree: exp.Expr) -> Iterator[exp.Column]:
@@ -439,23 +436,21 @@ def lateral_alias(sql: str, schema: Schema) -> str | None:
     Left alone when a read table has a column of that name (it is then that column) or the tables
     read are not all known, and inside an aggregate when the alias is an aggregate itself (an
     aggregate of an aggregate is wrong either way)."""
-    tree = _parse(sql)
-    if tree is None:
-        return None
+    return _per_select(sql, lambda select: _inline_lateral(select, schema))
+
+
+def _inline_lateral(select: exp.Select, schema: Schema) -> bool:
+    sources = _sources(select)
+    if not sources or not all(isinstance(s, exp.Table) and s.name.lower() in schema.tables for s in sources):
+        return False
+    columns = set().union(*(_lower(schema.tables[s.name.lower()]) for s in sources))
+    named: dict[str, exp.Expr] = {}
     changed = False
-    for select in tree.find_all(exp.Select):
-        sources = _sources(select)
-        if not sources or not all(
-            isinstance(s, exp.Table) and s.name.lower() in schema.tables for s in sources
-        ):
-            continue
-        columns = set().union(*(_lower(schema.tables[s.name.lower()]) for s in sources))
-        named: dict[str, exp.Expr] = {}
-        for item in select.expressions:
-            changed |= _inline_aliases(item, named, columns)
-            if isinstance(item, exp.Alias):
-                named[item.alias.lower()] = item.this
-    return tree.sql("spark", pretty=True) if changed else None
+    for item in select.expressions:
+        changed |= _inline_aliases(item, named, columns)
+        if isinstance(item, exp.Alias):
+            named[item.alias.lower()] = item.this
+    return changed
 
 
 def _inline_aliases(item: exp.Expr, named: dict[str, exp.Expr], columns: set[str]) -> bool:
@@ -540,27 +535,22 @@ def order_by_ungrouped(sql: str, schema: Schema) -> str | None:
     """A grouped query ordered by a column it neither groups by nor returns (``GROUP BY tier, name
     ORDER BY total DESC, cust_key``) fails to resolve; a tie-break on such a column means the group's
     smallest value (``MIN(cust_key)``; ``MAX`` for a descending order)."""
-    tree = _parse(sql)
-    if tree is None:
-        return None
+    return _per_select(sql, lambda select: _order_by_extremes(select, schema))
+
+
+def _order_by_extremes(select: exp.Select, schema: Schema) -> bool:
+    group, order = select.args.get("group"), select.args.get("order")
+    if not group or not order:
+        return False
+    known = _grouped(group) | {s.alias_or_name.lower() for s in select.expressions}
     changed = False
-    for select in tree.find_all(exp.Select):
-        group, order = select.args.get("group"), select.args.get("order")
-        if not group or not order:
-            continue
-        grouped = {g.sql("spark").lower() for g in group.expressions}
-        known = grouped | {s.alias_or_name.lower() for s in select.expressions}
-        known |= {g.name.lower() for g in group.expressions if isinstance(g, exp.Column)}
-        for item in order.expressions:
-            column = item.this
-            if (
-                isinstance(column, exp.Column)
-                and not {column.name.lower(), column.sql("spark").lower()} & known
-            ):
-                extreme = exp.Max if item.args.get("desc") else exp.Min
-                column.replace(extreme(this=_qualified(column, select, schema)))
-                changed = True
-    return tree.sql("spark", pretty=True) if changed else None
+    for item in order.expressions:
+        column = item.this
+        if isinstance(column, exp.Column) and not {column.name.lower(), column.sql("spark").lower()} & known:
+            extreme = exp.Max if item.args.get("desc") else exp.Min
+            column.replace(extreme(this=_qualified(column, select, schema)))
+            changed = True
+    return changed
 
 
 def group_without_aggregate(sql: str, schema: Schema) -> str | None:
@@ -568,20 +558,36 @@ def group_without_aggregate(sql: str, schema: Schema) -> str | None:
     name, born FROM p GROUP BY city ORDER BY born LIMIT 1``), cannot run: the model wrote GROUP BY for
     "for each". Without it the query returns the rows, and a per-group top is then ranked by
     :func:`top_per_group` if the checks find it was asked."""
+    return _per_select(sql, _drop_idle_group)
+
+
+def _drop_idle_group(select: exp.Select) -> bool:
+    group = select.args.get("group")
+    if not group or select.args.get("having") or not _of_rows_but_group(select):
+        return False
+    outputs = [s.unalias().sql("spark").lower() for s in select.expressions]
+    grouped = {_position(g.sql("spark").lower(), outputs) for g in group.expressions}
+    if grouped <= set(outputs) and not set(outputs) <= grouped:
+        select.set("group", None)
+        return True
+    return False
+
+
+def _per_select(sql: str, fix: Callable[[exp.Select], bool]) -> str | None:
+    """The query with ``fix`` applied to each of its SELECTs (it says whether it changed one), or None
+    when it changed none or the query does not parse."""
     tree = _parse(sql)
     if tree is None:
         return None
-    changed = False
-    for select in tree.find_all(exp.Select):
-        group = select.args.get("group")
-        if not group or select.args.get("having") or not _of_rows_but_group(select):
-            continue
-        outputs = [s.unalias().sql("spark").lower() for s in select.expressions]
-        grouped = {_position(g.sql("spark").lower(), outputs) for g in group.expressions}
-        if grouped <= set(outputs) and not set(outputs) <= grouped:
-            select.set("group", None)
-            changed = True
-    return tree.sql("spark", pretty=True) if changed else None
+    changed = [fix(select) for select in list(tree.find_all(exp.Select))]
+    return tree.sql("spark", pretty=True) if any(changed) else None
+
+
+def _grouped(group: exp.Group) -> set[str]:
+    """A GROUP BY's items as written (lower case), and the names of its columns."""
+    return {g.sql("spark").lower() for g in group.expressions} | {
+        g.name.lower() for g in group.expressions if isinstance(g, exp.Column)
+    }
 
 
 def _position(item: str, outputs: list[str]) -> str:
