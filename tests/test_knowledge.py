@@ -14,13 +14,14 @@ from askspark import api
 from askspark.catalog.base import Column, TableInfo
 from askspark.catalog.knowledge import Entry, KnowledgeStore, dump_yaml, from_comments, parse_yaml
 from askspark.context.budget import estimate_tokens
-from askspark.context.clarify import closest, contradiction
+from askspark.context.clarify import absent_from_errors, closest, contradiction
 from askspark.context.knowledge import HEADER, knowledge_note, relevant, render
 from askspark.context.prompt import ContextOptions, build_messages
 from askspark.errors import UsageError
 from askspark.interfaces.cli import app
 from askspark.llm.extract import clarification_of
 from askspark.llm.scripted import ScriptedLLM
+from askspark.record import Attempt, ErrorKind, Failure
 from askspark.runs.store import store_for
 from askspark.settings import Settings
 
@@ -215,6 +216,66 @@ def test_a_model_that_needs_clarification_gets_that_status(settings: Settings, e
     assert answer.summary.startswith("Cannot answer from this data: there is no column")
     stored = store_for(settings).get(answer.run_id)
     assert stored.status == "needs_clarification" and stored.clarification == answer.clarification
+
+
+def unresolved(name: str, kind: ErrorKind = ErrorKind.UNRESOLVED_COLUMN, n: int = 1) -> Attempt:
+    message = (
+        f"A column, variable, or function parameter with name `o`.`{name}` cannot be resolved."
+        if kind is ErrorKind.UNRESOLVED_COLUMN
+        else f"The table or view `{name}` cannot be found. Verify the spelling"
+    )
+    return Attempt(number=n, code="x", stage="dry_run", error=Failure(kind=kind, message=message))
+
+
+def test_every_attempt_failing_on_a_name_the_data_lacks_is_evidence() -> None:
+    orders = table("orders", ["order_id", "customer", "category", "unit_price"])
+    both = [unresolved("shipping_cost"), unresolved("shipping_cost", n=2)]
+    assert absent_from_errors(both, [orders]) == "there is no column `shipping_cost` in the selected tables"
+    returns = [
+        unresolved("returns", ErrorKind.UNRESOLVED_TABLE),
+        unresolved("returns", ErrorKind.UNRESOLVED_TABLE),
+    ]
+    assert absent_from_errors(returns, [orders]) == "there is no table `returns` in the selected tables"
+    assert absent_from_errors(both[:1], [orders]) is None  # one attempt may be a slip
+    assert absent_from_errors([unresolved("shipping_cost"), unresolved("tax")], [orders]) is None
+    ok = Attempt(number=3, code="x", stage="execute")
+    assert absent_from_errors([*both, ok], [orders]) == absent_from_errors(
+        both, [orders]
+    )  # failed ones count
+    for held in (
+        "unitprice",
+        "Unit_Price",
+        "categories",
+        "customers",
+        "order",
+    ):  # spelt otherwise, or a table
+        kind = (
+            ErrorKind.UNRESOLVED_TABLE if held in ("categories", "customers") else ErrorKind.UNRESOLVED_COLUMN
+        )
+        assert absent_from_errors([unresolved(held, kind), unresolved(held, kind)], [orders]) is None, held
+    assert absent_from_errors([unresolved("rn"), unresolved("rn")], [orders]) is None  # too short to tell
+
+
+def test_attempts_that_all_fail_on_a_missing_column_need_clarification(
+    settings: Settings, engine: object
+) -> None:
+    query = "```sql\nSELECT customer, SUM(shipping_cost) AS cost FROM orders GROUP BY customer\n```"
+    llm = ScriptedLLM(replies=[query, query.replace("cost FROM", "total FROM")], style="sql")
+    question = "What did shipping cost each customer?"
+    run = settings.model_copy(update={"candidates": 1, "clarify": False})
+    answer = api.ask(question, ["northwind.orders"], engine=engine, model=llm, settings=run)  # type: ignore[arg-type]
+    assert answer.status == "needs_clarification" and answer.error is None and len(answer.attempts) == 2
+    assert answer.clarification is not None
+    assert answer.clarification.missing == "there is no column `shipping_cost` in the selected tables"
+    assert any(
+        n.startswith("Every attempt failed because there is no column `shipping_cost`")
+        for n in answer.notices
+    )
+    assert store_for(settings).get(answer.run_id).status == "needs_clarification"
+    off = run.model_copy(update={"clarify_from_errors": False})
+    llm = ScriptedLLM(replies=[query, query.replace("cost FROM", "total FROM")], style="sql")
+    answer = api.ask(question, ["northwind.orders"], engine=engine, model=llm, settings=off)  # type: ignore[arg-type]
+    assert answer.status == "failed" and answer.clarification is None
 
 
 def test_a_clarification_that_names_a_shown_column_is_retried(settings: Settings, engine: object) -> None:

@@ -319,6 +319,13 @@ class Settings(BaseSettings):
         "embedded (it never used the line in docs/evaluation.md's probe, and the rule's effect on its "
         "held-out accuracy is not measured).",
     )
+    clarify_from_errors: bool = Field(
+        True,
+        description="When every attempt (at least two) failed on the same column or table name and no "
+        "selected table has a column or table of that name (nor spelt so but for case, underscores or a "
+        "plural), the answer is needs_clarification naming it and the closest names that exist, not "
+        "failed: the data cannot answer the question as the model reads it. Independent of the model.",
+    )
     api_token: str | None = Field(
         None,
         description="Bearer token the HTTP API requires ('Authorization: Bearer TOKEN'). 'askspark serve' "

@@ -6,7 +6,9 @@ deterministic checks stand next to it: :func:`closest` lists the tables, columns
 knowledge terms whose names are nearest to those words (what the person could ask about instead), and
 :func:`contradiction` refuses a claim that names, in quotes or as an identifier, a column, table or
 defined term the selected data does hold (a small model sometimes gives up on a column it was shown);
-the run then retries with that said.
+the run then retries with that said. A third, :func:`absent_from_errors`, needs no word from the model:
+when every attempt failed on the same column or table and no selected table holds anything of that
+name, the data cannot answer the question as the model reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Sequence
 from askspark.catalog.base import TableInfo
 from askspark.catalog.knowledge import Entry
 from askspark.context.selection import STOPWORDS, split_identifier, stem
+from askspark.record import Attempt, ErrorKind, Failure
+from askspark.results.checks import singular
 
 MAX_CLOSEST = 5
 MIN_SIMILARITY = 0.72
@@ -114,3 +118,36 @@ def contradiction(missing: str, tables: Sequence[TableInfo], knowledge: Sequence
         if e.term and e.term.lower() in named and (e.description or e.expression):
             return f"the term {e.term!r} is defined in the business knowledge"
     return None
+
+
+# Spark's messages for a name that does not resolve: the name is the last back-quoted part.
+UNRESOLVED_NAME = {
+    ErrorKind.UNRESOLVED_COLUMN: re.compile(r"with name ((?:`[^`]*`\.)*`([^`]*)`)"),
+    ErrorKind.UNRESOLVED_TABLE: re.compile(r"table or view ((?:`[^`]*`\.)*`([^`]*)`) cannot be found", re.I),
+}
+MIN_EVIDENCE = 2  # attempts that failed on the name: one may be a slip
+
+
+def unresolved_name(failure: Failure | None) -> str | None:
+    """The column or table a failure says does not resolve, without its qualifier; else None."""
+    pattern = UNRESOLVED_NAME.get(failure.kind) if failure is not None else None
+    found = pattern.search(failure.message) if pattern is not None and failure is not None else None
+    return found.group(2) if found else None
+
+
+def absent_from_errors(attempts: Sequence[Attempt], tables: Sequence[TableInfo]) -> str | None:
+    """What the data lacks ("there is no column `shipping_cost` in the selected tables") when every failed attempt, and at least
+    ``MIN_EVIDENCE``, failed on that one name and no selected table has a table or column called so
+    (nor spelt so but for case, underscores or a plural); else None."""
+    failed = [a.error for a in attempts if a.error is not None]
+    names = {(n or "").lower() for n in map(unresolved_name, failed)}
+    if len(failed) < MIN_EVIDENCE or len(names) != 1 or len(name := names.pop()) < 3:
+        return None
+    if _spelt(name) in {_spelt(n) for t in tables for n in [t.name, *(c.name for c in t.columns)]}:
+        return None
+    kind = "table" if failed[-1].kind is ErrorKind.UNRESOLVED_TABLE else "column"
+    return f"there is no {kind} `{name}` in the selected tables"
+
+
+def _spelt(name: str) -> str:
+    return singular(name.replace("_", ""))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from askspark.catalog.base import TableInfo
 from askspark.context.budget import estimate_tokens, fit
+from askspark.context.clarify import unresolved_name
 from askspark.context.conversation import HISTORY_SHARE, Turn, recent
 from askspark.context.joins import JoinKey, join_keys, key_columns, sql_name
 from askspark.context.knowledge import knowledge_note
@@ -538,7 +539,6 @@ def sql_feedback(
     return [Message(role="user", content="\n".join(text))]
 
 
-_UNRESOLVED = re.compile(r"with name ((?:`[^`]*`\.)*`([^`]*)`)")
 _GROUP_BY = re.compile(r"\bGROUP\s+BY\b", re.IGNORECASE)
 
 
@@ -549,11 +549,10 @@ def elsewhere(
     the join that reaches it ("`symbol` is in `ticker`; join on trades.ticker_id = ticker.id")."""
     err = attempt.error
     if err is not None and err.kind == ErrorKind.UNRESOLVED_TABLE:
-        return _invented_table(err.message, tables)
-    found = _UNRESOLVED.search(err.message) if err and err.kind == ErrorKind.UNRESOLVED_COLUMN else None
-    if found is None:
+        return _invented_table(unresolved_name(err), tables)
+    column = unresolved_name(err) if err and err.kind == ErrorKind.UNRESOLVED_COLUMN else None
+    if column is None:
         return []
-    column = found.group(2)
     holders = [v for t, v in tables if any(c.name.lower() == column.lower() for c in t.columns)]
     used = [v for _, v in tables if re.search(rf"\b{re.escape(v)}\b", attempt.code or "")]
     if not holders:
@@ -576,24 +575,17 @@ def elsewhere(
     return lines
 
 
-_NO_TABLE = re.compile(r"table or view ((?:`[^`]*`\.)*`([^`]*)`) cannot be found", re.IGNORECASE)
-
-
-def _invented_table(message: str, tables: Sequence[tuple[TableInfo, str]]) -> list[str]:
+def _invented_table(name: str | None, tables: Sequence[tuple[TableInfo, str]]) -> list[str]:
     """For a table the query made up whose name is a column of a selected table ('plans' where
     `users` has `plan`, 'categories' where `orders` has `category`): that column. The small model
     reads a column with few values as a table of its own and joins it, again and again."""
-    found = _NO_TABLE.search(message)
-    if found is None:
-        return []
-    name = found.group(2).lower()
-    wanted = {name, singular(name)}
+    wanted = {name.lower(), singular(name)} if name else set()
     for table, view in tables:
         column = next((c.name for c in table.columns if c.name.lower() in wanted), None)
-        if column is not None:
+        if column is not None and name:
             where, col = sql_name(view), sql_name(column)
             return [
-                f"There is no table {sql_name(found.group(2))}: {col} is a column of {where}. Read "
+                f"There is no table {sql_name(name)}: {col} is a column of {where}. Read "
                 f"{where}.{col} where the query needs it; do not join a table for it."
             ]
     return []

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 
 from askspark.catalog.base import TableInfo
 from askspark.catalog.knowledge import Entry
-from askspark.context.clarify import closest, contradiction
+from askspark.context.clarify import absent_from_errors, closest, contradiction
 from askspark.context.conversation import Turn
 from askspark.context.knowledge import relevant
 from askspark.context.privacy import visible_tables
@@ -253,8 +253,14 @@ class Run:
         self.answer.status = "succeeded" if last.error is None or suspect else "failed"
         if last.clarification is not None:  # the model said what is missing instead of guessing
             self.answer.status, self.answer.clarification = "needs_clarification", last.clarification
+        elif self.answer.status == "failed" and (missing := self.absent()) is not None:
+            self.answer.status, self.answer.clarification = "needs_clarification", self.clarification(missing)
+            self.answer.notices.append(
+                f"Every attempt failed because {missing}: the data may not hold what the question needs "
+                "(see the closest names that exist), or it names it otherwise."
+            )
         self.answer.code = last.code
-        self.answer.error = None if suspect else last.error
+        self.answer.error = None if suspect or self.answer.clarification is not None else last.error
         self.answer.stop_reason = reason
         for rule in last.rewrite.split(",") if last.rewrite else []:
             self.answer.notices.append(NOTICES[rule] + ".")
@@ -645,6 +651,12 @@ class Run:
         else:
             attempt.clarification = self.clarification(missing)
         return True
+
+    def absent(self) -> str | None:
+        """What every attempt failed on and the data does not hold (setting ``clarify_from_errors``)."""
+        if not self.settings.clarify_from_errors:
+            return None
+        return absent_from_errors(self.answer.attempts, [t for t, _ in self.named])
 
     def clarification(self, missing: str) -> Clarification:
         tables = [t for t, _ in self.named]  # what the model was shown (privacy applies)
