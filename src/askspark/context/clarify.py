@@ -130,15 +130,16 @@ MIN_EVIDENCE = 2  # attempts that failed on the name: one may be a slip
 
 def unresolved_name(failure: Failure | None) -> str | None:
     """The column or table a failure says does not resolve, without its qualifier; else None."""
-    pattern = UNRESOLVED_NAME.get(failure.kind) if failure is not None else None
-    found = pattern.search(failure.message) if pattern is not None and failure is not None else None
+    if failure is None or (pattern := UNRESOLVED_NAME.get(failure.kind)) is None:
+        return None
+    found = pattern.search(failure.message)
     return found.group(2) if found else None
 
 
 def absent_from_errors(attempts: Sequence[Attempt], tables: Sequence[TableInfo]) -> str | None:
-    """What the data lacks ("there is no column `shipping_cost` in the selected tables") when every failed attempt, and at least
-    ``MIN_EVIDENCE``, failed on that one name and no selected table has a table or column called so
-    (nor spelt so but for case, underscores or a plural); else None."""
+    """What the data lacks ("there is no column `shipping_cost` in the selected tables") when every
+    failed attempt, and at least ``MIN_EVIDENCE``, failed on that one name and no selected table has a
+    table or column called so (nor spelt so but for case, underscores or a plural); else None."""
     failed = [a.error for a in attempts if a.error is not None]
     names = {(n or "").lower() for n in map(unresolved_name, failed)}
     if len(failed) < MIN_EVIDENCE or len(names) != 1 or len(name := names.pop()) < 3:
