@@ -66,8 +66,15 @@ def test_a_table_bound_at_an_s3_location_is_read_there(
     job = Job(
         run_id="s3-binding", attempt=1, code=GOOD, tables=[binding], limits=Limits(), output_dir="unused"
     )
-    execution = emr_engine.run(job)
-    assert execution.ok, execution.error
+    strict = emr_settings.model_copy(update={"emr_upload_local_data": False})
+    orders = api.select_tables(["northwind.orders"], [], strict)[0]
+    local = TableBinding(
+        name="orders", full_name=orders.full_name, format="parquet", location=orders.location,
+        schema_ddl=orders.schema_ddl(),
+    )  # fmt: skip
+    untouched = job.model_copy(update={"tables": [binding, local], "dry_run": False})
+    execution = EmrServerlessEngine(strict, validator=emr_engine.validator).run(untouched)
+    assert execution.ok, execution.error  # a local table the code does not read is neither staged nor refused
     assert len(execution.result.rows) == 6
     document = emr_service.job_runs()[-1].job_driver["sparkSubmit"]
     assert document["entryPoint"].endswith("/runner.py") and "--py-files" in document["sparkSubmitParameters"]

@@ -216,8 +216,9 @@ class Settings(BaseSettings):
     auto_threshold_bytes: int = Field(
         256 * 1024 * 1024,
         ge=0,
-        description="The auto engine runs a question on the local engine when its selected data (the sum "
-        "of the file sizes at the tables' locations) is at most this many bytes, else on auto_cluster.",
+        description="The auto engine runs an attempt on the local engine when the data its code reads (the "
+        "sum of the file sizes at the locations of the selected tables it refers to) is at most this many "
+        "bytes, else on auto_cluster.",
     )
     auto_cluster: str = Field(
         "connect", description="The engine id the auto engine uses for data above auto_threshold_bytes."

@@ -89,6 +89,30 @@ def test_data_size_sums_files_and_knows_what_it_cannot_measure(tmp_path: Path) -
     assert data_size([binding(str(tmp_path / "missing"))])[0] is None
 
 
+def test_auto_weighs_only_the_tables_the_code_reads(settings: Settings, tmp_path: Path) -> None:
+    from askspark.engines.base import Job, Limits
+
+    (tmp_path / "big.parquet").write_bytes(b"x" * 5000)
+    (tmp_path / "small.parquet").write_bytes(b"x" * 10)
+    big = binding(str(tmp_path / "big.parquet")).model_copy(update={"name": "big", "full_name": "db.big"})
+    small = binding(str(tmp_path / "small.parquet")).model_copy(
+        update={"name": "small", "full_name": "db.small"}
+    )
+    auto = AutoEngine(settings.model_copy(update={"auto_threshold_bytes": 1000}), local=None)  # type: ignore[arg-type]
+
+    def choice(code: str) -> tuple[str, str]:
+        job = Job(run_id="r", attempt=1, code=code, tables=[big, small], limits=Limits(), output_dir="/x")
+        return auto.choose(job)
+
+    reads_small = "def answer(spark, tables):\n    return spark.sql('SELECT COUNT(*) FROM small')"
+    assert choice(reads_small) == ("local", "the data the code reads is 10 B, at most the threshold 1000 B")
+    where, why = choice("def answer(spark, tables):\n    return spark.sql('SELECT * FROM big JOIN small')")
+    assert where == "cluster" and why.startswith("the selected data is")
+    assert (
+        choice("def answer(spark, tables):\n    return spark.sql('SELECT 1')")[0] == "cluster"
+    )  # reads none: all
+
+
 @pytest.mark.slow
 def test_auto_keeps_small_data_local_and_says_why(settings: Settings, engine: object) -> None:
     class NoCluster:

@@ -1,8 +1,9 @@
 """The ``auto`` engine: small data runs locally, large data on the configured cluster.
 
-The choice is made per job from the selected data's size: the sum of the file sizes at the tables'
-locations, against ``auto_threshold_bytes``. A location that is not a local path (``s3://``, ``hdfs://``)
-has no size here, so it goes to the cluster. Before any cluster attempt the code is validated locally
+The choice is made per job from the size of the data its code reads: the sum of the file sizes at the
+locations of the tables it refers to (all selected ones when that cannot be read from the code),
+against ``auto_threshold_bytes``. A location that is not a local path (``s3://``, ``hdfs://``) has no
+size here, so it goes to the cluster. Before any cluster attempt the code is validated locally
 (the dry run on empty stand-ins with the real schemas, in the local sandbox), so the cluster only runs
 code that already passed Spark's analyzer. Each execution says which engine ran it and why.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from askspark.engines.base import Engine, Execution, Job, TableBinding
+from askspark.engines.base import Engine, Execution, Job, TableBinding, only_touched
 from askspark.errors import AskSparkError
 from askspark.record import ErrorKind, Failure
 from askspark.settings import Settings
@@ -55,12 +56,14 @@ class AutoEngine(Engine):
     def choose(self, job: Job) -> tuple[str, str]:
         """``("local" | "cluster", why)`` for this job's data."""
         limit = self.settings.auto_threshold_bytes
-        size, unknown = data_size(job.tables)
+        read = only_touched(job).tables or job.tables  # a big table the code does not read weighs nothing
+        size, unknown = data_size(read)
+        what = "the selected data" if len(read) == len(job.tables) else "the data the code reads"
         if size is None:
             return "cluster", f"{unknown}"
         if size <= limit:
-            return "local", f"the selected data is {human(size)}, at most the threshold {human(limit)}"
-        return "cluster", f"the selected data is {human(size)}, over the threshold {human(limit)}"
+            return "local", f"{what} is {human(size)}, at most the threshold {human(limit)}"
+        return "cluster", f"{what} is {human(size)}, over the threshold {human(limit)}"
 
     def run(self, job: Job) -> Execution:
         where, why = self.choose(job)

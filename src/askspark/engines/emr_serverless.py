@@ -3,8 +3,9 @@
 Validation stays local: the dry run (``answer()`` on empty stand-ins with the real schemas) runs on the
 warm local engine first, so a remote job run is only spent on code Spark's analyzer accepted. Then:
 1. stage ``answer.py``, ``job.json``, the runner and the worker module under a fresh per-attempt prefix
-   ``<emr_s3_prefix>/runs/<run id>/<attempt>-<nonce>/``; tables at local paths are uploaded once per
-   content when ``emr_upload_local_data`` allows it, tables at ``s3://`` locations are bound as they are;
+   ``<emr_s3_prefix>/runs/<run id>/<attempt>-<nonce>/``; of the tables the code reads
+   (``base.only_touched``), those at local paths are uploaded once per content when
+   ``emr_upload_local_data`` allows it, those at ``s3://`` locations are bound as they are;
 2. ``StartJobRun`` on the configured application with the configured execution role;
 3. poll ``GetJobRun`` with a growing interval until the job ends or the attempt's time is up (then
    ``CancelJobRun`` and a ``timeout`` failure);
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from askspark.engines.base import Engine, Execution, Job, TableBinding
+from askspark.engines.base import Engine, Execution, Job, TableBinding, only_touched
 from askspark.engines.classify import classify
 from askspark.engines.report import execution as execution_of
 from askspark.errors import UsageError, missing_extra
@@ -148,7 +149,7 @@ class EmrServerlessEngine(Engine):
             "run_id": job.run_id,
             "attempt": job.attempt,
             "code_uri": f"{base}/answer.py",
-            "tables": [self.bind(t).model_dump() for t in job.tables],
+            "tables": [self.bind(t).model_dump() for t in only_touched(job).tables],  # uploads only those
             "limits": job.limits.model_dump(),
             "output_uri": staged.output_uri,
         }
