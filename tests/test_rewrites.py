@@ -261,6 +261,10 @@ PLANS = Schema(
             "WHERE e.ts < users.signup_ts + INTERVAL 7 DAYS",
             "e.ts < u.signup_ts +",
         ),
+        (  # a qualifier the query defines nowhere
+            "SELECT p.plan, COUNT(*) AS n FROM events e JOIN users u ON e.user_id = u.user_id GROUP BY p.plan",
+            "SELECT\n  u.plan,",
+        ),
         (  # inside a CTE: the tables of the column's own SELECT
             "WITH t AS (SELECT e.plan FROM events e JOIN users s ON e.user_id = s.user_id) SELECT plan FROM t",
             "SELECT\n    s.plan",
@@ -282,6 +286,8 @@ def test_a_column_is_qualified_by_the_one_table_that_has_it(sql: str, fixed: str
         "SELECT p.nothing FROM events p JOIN users u ON p.user_id = u.user_id",  # no table has it
         "SELECT u.plan FROM users u WHERE EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.user_id)",
         "SELECT users.plan FROM users",  # no alias: the name is the qualifier
+        "SELECT e.ts FROM events e WHERE e.user_id IN (SELECT u.user_id FROM users u WHERE u.plan = e.revenue)",
+        "SELECT t.plan FROM users u JOIN (SELECT 1 AS x) t ON 1 = 1",  # a subquery of unknown columns
     ],
 )
 def test_a_qualifier_that_may_be_right_is_left_alone(sql: str) -> None:

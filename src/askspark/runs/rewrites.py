@@ -411,18 +411,18 @@ def column_spelling(sql: str, schema: Schema) -> str | None:
 def wrong_qualifier(sql: str, schema: Schema) -> str | None:
     """A column qualified by a table of the query that does not have it (``p.plan`` where ``p`` is
     ``events`` and ``u`` is ``users``), or by a table's name where the query gave it an alias
-    (``users.signup_ts`` beside ``users u``), when exactly one table the same SELECT reads has that
-    column: qualified by that table. Spark's "did you mean" names it, yet the model writes the same
+    (``users.signup_ts`` beside ``users u``), or by a name the query defines nowhere (``p.page`` with
+    no ``p``), when exactly one table the same SELECT reads has that column: qualified by that table. Spark's "did you mean" names it, yet the model writes the same
     qualifier again; a column only one read table has can mean nothing else."""
     tree = _parse(sql)
     if tree is None:
         return None
-    changed = False
+    changed, defined = False, _defined(tree)
     for column in tree.find_all(exp.Column):
         select = column.find_ancestor(exp.Select)
         if not column.table or not isinstance(column.this, exp.Identifier) or select is None:
             continue
-        holder = _sole_holder(column, _sources(select), schema)
+        holder = _sole_holder(column, _sources(select), schema, defined)
         if holder is not None:
             column.set("table", exp.to_identifier(holder))
             changed = True
@@ -508,15 +508,17 @@ def _sources(select: exp.Select) -> list[exp.Expr]:
     return ([start.this] if start else []) + [j.this for j in select.args.get("joins") or []]
 
 
-def _sole_holder(column: exp.Column, sources: list[exp.Expr], schema: Schema) -> str | None:
+def _sole_holder(
+    column: exp.Column, sources: list[exp.Expr], schema: Schema, defined: set[str]
+) -> str | None:
     """The alias of the one read table that has the column, when its qualifier names a read table
-    lacking it (or a read table's name hidden by its alias); None when anything is unknown (a
-    subquery's or CTE's columns, an outer query's alias)."""
+    lacking it, a read table's name hidden by its alias, or nothing the query defines; None when
+    anything is unknown (a subquery's or CTE's columns, an outer query's alias)."""
     qualifier, name = column.table.lower(), column.name.lower()
     tables = [s for s in sources if isinstance(s, exp.Table) and s.name.lower() in schema.tables]
     own = next((s for s in sources if s.alias_or_name.lower() == qualifier), None)
-    if own is None and not any(t.name.lower() == qualifier for t in tables):
-        return None  # an outer scope's alias, or a name the query does not read
+    if own is None and qualifier in defined and not any(t.name.lower() == qualifier for t in tables):
+        return None  # an outer scope's alias, or another SELECT's
     if own is not None and (own not in tables or name in _lower(schema.tables[own.name.lower()])):
         return None  # it resolves, or its columns are not known here
     holders = [t for t in tables if name in _lower(schema.tables[t.name.lower()])]
@@ -609,10 +611,7 @@ def _qualified(column: exp.Column, select: exp.Select, schema: Schema) -> exp.Co
     them equal; the first is the one a LEFT JOIN keeps)."""
     if column.table:
         return column.copy()
-    start = select.args.get("from_")
-    sources = [start.this] if start else []
-    sources += [j.this for j in select.args.get("joins") or []]
-    tables = [t for t in sources if isinstance(t, exp.Table)]
+    tables = [t for t in _sources(select) if isinstance(t, exp.Table)]
     holders = [t for t in tables if column.name.lower() in _lower(schema.tables.get(t.name.lower()))]
     if len(holders) < 2:
         return column.copy()
