@@ -271,3 +271,34 @@ def test_an_external_metastore_by_thrift_uri(tmp_path: Path) -> None:
         "values": None,  # distinct values are gathered for files only, not from a metastore
     }
     assert not (tmp_path / "home" / "hive" / "derby.json").exists()  # no local metastore was started
+
+
+def test_a_recorded_server_that_stopped_answering_is_stopped_not_left(tmp_path: Path) -> None:
+    """Stopping, and starting anew, end the recorded server's process even when its port is silent
+    (the test suite once left a Derby JVM running after it had ended)."""
+    import json
+    import time
+
+    from askspark.processes import free_port, pid_alive
+
+    settings = Settings(home=tmp_path)
+    silent = "import time; time.sleep(60)"
+    for act in (metastore.stop, metastore._end_stale):
+        fake = subprocess.Popen(
+            [sys.executable, "-c", silent, metastore.SERVER_CLASS], start_new_session=True
+        )  # a process that looks like the Derby server but listens on nothing
+        (tmp_path / "hive").mkdir(exist_ok=True)
+        (tmp_path / "hive" / "derby.json").write_text(json.dumps({"pid": fake.pid, "port": free_port()}))
+        assert metastore.running(settings) is None
+        start = time.monotonic()
+        assert act(settings)
+        assert not pid_alive(fake.pid) and time.monotonic() - start < 15
+    other = subprocess.Popen(
+        [sys.executable, "-c", silent], start_new_session=True
+    )  # not Derby: a reused pid
+    try:
+        (tmp_path / "hive" / "derby.json").write_text(json.dumps({"pid": other.pid, "port": free_port()}))
+        assert not metastore.stop(settings) and pid_alive(other.pid)
+    finally:
+        other.kill()
+        other.wait()

@@ -27,7 +27,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from askspark.errors import CatalogUnavailableError
-from askspark.processes import free_port, java_home, pid_alive, port_bindable, port_open, reap, signal_group
+from askspark.processes import (
+    command_line_has,
+    free_port,
+    java_home,
+    pid_alive,
+    port_bindable,
+    port_open,
+    signal_group,
+    stop_group,
+)
 from askspark.settings import Settings
 
 DERBY_JARS = ("/usr/share/java/derby.jar", "/usr/share/java/derbynet.jar")
@@ -87,12 +96,30 @@ def _write_properties(settings: Settings) -> None:
 
 def running(settings: Settings) -> DerbyState | None:
     """The server askspark started for this home, when it still answers."""
-    path = _state_file(settings)
+    state = _recorded(settings)
+    return state if state is not None and pid_alive(state.pid) and port_open(state.port) else None
+
+
+def _recorded(settings: Settings) -> DerbyState | None:
+    """The server the state file names, answering or not."""
     try:
-        state = DerbyState(**json.loads(path.read_text()))
+        return DerbyState(**json.loads(_state_file(settings).read_text()))
     except (OSError, TypeError, ValueError):
         return None
-    return state if pid_alive(state.pid) and port_open(state.port) else None
+
+
+def _end_stale(settings: Settings) -> bool:
+    """End a recorded server that no longer answers, before another is started beside it."""
+    return running(settings) is None and _end(_recorded(settings))
+
+
+def _end(state: DerbyState | None) -> bool:
+    """Stop a recorded server whose process is still there (answering or not: one that stopped
+    answering on a loaded machine was left running, and a second one started beside it)."""
+    if state is None or not pid_alive(state.pid) or not command_line_has(state.pid, SERVER_CLASS.encode()):
+        return False
+    stop_group(state.pid, 15.0)  # Derby shuts its databases down cleanly on SIGTERM
+    return True
 
 
 @contextlib.contextmanager
@@ -117,6 +144,7 @@ def ensure_running(settings: Settings) -> DerbyState:
     with _locked(settings):
         state = running(settings)
         if state is None:
+            _end_stale(settings)
             state = _start(settings)
             _state_file(settings).write_text(json.dumps(asdict(state)))
         return state
@@ -174,10 +202,6 @@ def _last_port(settings: Settings) -> int | None:
 def stop(settings: Settings) -> bool:
     """Stop the server askspark started for this home; False when none was running."""
     with _locked(settings):
-        state = running(settings)
+        state = _recorded(settings)
         _state_file(settings).unlink(missing_ok=True)
-        if state is None:
-            return False
-        signal_group(state.pid)  # Derby shuts its databases down cleanly on SIGTERM
-        reap(state.pid, 15)
-        return True
+        return _end(state)
