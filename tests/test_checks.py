@@ -54,6 +54,11 @@ TRIGGERS = [
         preview(["date", "device", "temp"], [["2025-03-01", "a", -2.0]], ["date", "string", "double"]),
     ),
     (
+        checks.top_n_of_all_rows,
+        "For each device, which 2 pages have the most page_view events?",
+        preview(["device", "page", "views"], [["ios", "/a", 9], ["web", "/a", 8]]),
+    ),
+    (
         checks.null_column,
         "Show each order with its customer's country.",
         preview(["order_id", "country"], [[1, None], [2, None]]),
@@ -101,6 +106,24 @@ TRIGGERS = [
 
 # (check, question, result): none may raise its check's alarm.
 QUIET = [
+    (  # every group's top N
+        checks.top_n_of_all_rows,
+        "For each device, which 2 pages have the most page_view events?",
+        preview(
+            ["device", "page", "views"],
+            [["ios", "/a", 9], ["ios", "/b", 5], ["web", "/a", 8], ["web", "/c", 2]],
+        ),
+    ),
+    (  # the top N of all rows was asked
+        checks.top_n_of_all_rows,
+        "Which 2 pages have the most page_view events?",
+        preview(["page", "views"], [["/a", 9], ["/b", 8]]),
+    ),
+    (  # a listing within groups
+        checks.top_n_of_all_rows,
+        "List the top 2 pages within each device with their rank.",
+        preview(["device", "page", "rank"], [["ios", "/a", 1], ["ios", "/b", 2]]),
+    ),
     (
         checks.more_than_top_n_per_group,
         "Which 2 pages had the most views on each device?",

@@ -718,3 +718,18 @@ def test_functions_of_another_dialect_run_on_spark(settings: Settings, engine: o
     assert answer.status == "succeeded" and len(answer.attempts) == 1, answer.attempts[-1].error
     assert answer.attempts[0].rewrite == "foreign_function" and answer.result is not None
     assert all(row[3] == 0 and row[4] == "y" and row[1] > 0 for row in answer.result.rows)
+
+
+@pytest.mark.slow
+def test_the_top_n_of_all_rows_for_each_x_is_ranked_within_each_x(settings: Settings, engine: object) -> None:
+    """'For each X, which N ...' answered with LIMIT N over all rows: the check finds it, the rewrite ranks."""
+    overall = "SELECT symbol, date, close FROM nasdaq ORDER BY close DESC LIMIT 2"
+    llm = ScriptedLLM(replies=[f"```sql\n{overall}\n```"], style="sql")
+    answer = api.ask(
+        "For each symbol, which 2 dates had the highest closing price?", ["northwind.nasdaq"], engine=engine,
+        model=llm, settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    first, second = answer.attempts
+    assert first.error is not None and "the top 2 of each symbol" in first.error.message
+    assert second.rewrite == "top_per_group" and answer.status == "succeeded" and not answer.suspect
+    assert answer.result is not None and len(answer.result.rows) == 12  # 6 symbols, 2 dates each

@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     )
     result_checks: bool = Field(
         True,
-        description="Check each result against the question (one row for 'each X', empty, all-null column, "
-        "top N, percentage range); a suspect result is fed back to the model as a failure.",
+        description="Check each result against the question (one row for 'each X', the top N of all rows for "
+        "'which N for each X', empty, all-null column, top N, percentage range); a suspect result is fed back to the model as a failure.",
     )
     rewrites: bool = Field(
         True,

@@ -257,6 +257,26 @@ def more_than_top_n_per_group(question: str, result: ResultPreview) -> str | Non
     )
 
 
+def top_n_of_all_rows(question: str, result: ResultPreview) -> str | None:
+    """'For each X, which N Y had the most' answered with N rows or fewer in all: the top N of all
+    rows (``ORDER BY ... LIMIT N``), not of each X. (One row is :func:`one_row_for_each`'s.)"""
+    n = top_n(question) or several(question)
+    if n is None or n < 2 or result.truncated or not 2 <= len(result.rows) <= n:
+        return None
+    if not RANKING.search(question) or ROWS_PER_GROUP.search(question):
+        return None
+    grouped = grouped_columns(question, result)
+    if not grouped:
+        return None
+    word = next(iter(grouped))
+    return (
+        f"the question asks for the top {n} of each {word} but the result has {len(result.rows)} rows in "
+        f"all, the top of all rows: number the rows of each {word} with ROW_NUMBER() OVER (PARTITION BY "
+        f"{word} ORDER BY the measure DESC) AS rn in a subquery and keep WHERE rn <= {n}, not ORDER BY ... "
+        f"LIMIT {n}"
+    )
+
+
 def null_column(question: str, result: ResultPreview) -> str | None:
     """A column whose every value is null (a join on the wrong key, a misspelt literal in CASE ...)."""
     if not result.rows:
@@ -372,6 +392,7 @@ CHECKS: tuple[Check, ...] = (
     one_row_for_each,
     duplicate_groups,
     more_than_top_n_per_group,
+    top_n_of_all_rows,
     null_column,
     more_than_top_n,
     percentage_out_of_range,
