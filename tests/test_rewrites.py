@@ -10,6 +10,7 @@ import pytest
 
 from askspark import api
 from askspark.catalog.base import Column, TableInfo
+from askspark.context.joins import JoinKey
 from askspark.llm.extract import wrap_sql
 from askspark.llm.scripted import ScriptedLLM
 from askspark.record import ColumnInfo, ResultPreview
@@ -20,6 +21,7 @@ from askspark.runs.rewrites import (
     foreign_function,
     group_without_aggregate,
     lateral_alias,
+    missing_join,
     moment_of_extreme,
     order_by_ungrouped,
     rewrite,
@@ -292,6 +294,60 @@ def test_a_column_is_qualified_by_the_one_table_that_has_it(sql: str, fixed: str
 )
 def test_a_qualifier_that_may_be_right_is_left_alone(sql: str) -> None:
     assert wrong_qualifier(sql, PLANS) is None
+
+
+SHOP_KEYS = Schema(
+    "q",
+    {},
+    {
+        "events": frozenset({"event_id", "user_id", "ts", "revenue"}),
+        "users": frozenset({"user_id", "country", "plan", "signup_ts"}),
+        "plans": frozenset({"plan_code", "price"}),
+    },
+    (JoinKey("events", "user_id", "users", "user_id"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (
+            "SELECT country, percentile(revenue, 0.5) AS m FROM events GROUP BY country ORDER BY m DESC",
+            "FROM events\nJOIN users\n  ON events.user_id = users.user_id\nGROUP BY\n  users.country\nORDER BY\n  m DESC",
+        ),
+        (  # the table's alias, and a column both tables have qualified by the table read
+            "SELECT e.country, COUNT(DISTINCT user_id) AS n FROM events e WHERE plan = 'team' GROUP BY e.country",
+            "users.country,\n  COUNT(DISTINCT e.user_id) AS n\nFROM events AS e\nJOIN users\n  ON e.user_id = users.user_id",
+        ),
+        (  # inside a CTE
+            "WITH t AS (SELECT country, revenue FROM events) SELECT country, SUM(revenue) FROM t GROUP BY country",
+            "JOIN users\n    ON events.user_id = users.user_id",
+        ),
+    ],
+)
+def test_a_column_of_another_table_brings_its_join(sql: str, fixed: str) -> None:
+    new = missing_join(sql, SHOP_KEYS)
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT country FROM users",  # its own column
+        "SELECT nothing FROM events",  # no table has it
+        "SELECT price FROM events",  # no key reaches plans
+        "SELECT e.revenue, u.country FROM events e JOIN users u ON e.user_id = u.user_id",  # joined already
+        "SELECT user_id, COUNT(*) AS n FROM events GROUP BY user_id ORDER BY n DESC",  # an output's name
+    ],
+)
+def test_no_join_is_added_where_one_is_not_plainly_meant(sql: str) -> None:
+    assert missing_join(sql, SHOP_KEYS) is None
+
+
+def test_a_join_only_reaches_a_table_by_its_own_id() -> None:
+    """users.plan = plans.plan_code is not plans' own id (plan_id, id): the join could repeat rows."""
+    schema = Schema("q", {}, SHOP_KEYS.tables, (JoinKey("users", "plan", "plans", "plan_code"),))
+    assert missing_join("SELECT plan, price FROM users", schema) is None
 
 
 EVENTS = Schema("q", {}, {"events": frozenset({"device", "page", "ts", "revenue"})})
@@ -733,3 +789,26 @@ def test_the_top_n_of_all_rows_for_each_x_is_ranked_within_each_x(settings: Sett
     assert first.error is not None and "the top 2 of each symbol" in first.error.message
     assert second.rewrite == "top_per_group" and answer.status == "succeeded" and not answer.suspect
     assert answer.result is not None and len(answer.result.rows) == 12  # 6 symbols, 2 dates each
+
+
+@pytest.mark.slow
+def test_a_missing_join_is_added_and_runs_on_spark(
+    settings: Settings, engine: object, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    events = {"event_id": [1, 2, 3, 4], "user_id": [1, 1, 2, 3], "revenue": [5.0, 7.0, 3.0, 1.0]}
+    pq.write_table(pa.table(events), tmp_path / "events.parquet")
+    users = {"user_id": [1, 2, 3], "country": ["NO", "SE", "NO"]}
+    pq.write_table(pa.table(users), tmp_path / "users.parquet")
+    query = "SELECT country, SUM(revenue) AS total, COUNT(DISTINCT user_id) AS buyers FROM events GROUP BY country ORDER BY country"
+    answer = api.ask(
+        "Revenue and buyers per country?", files=[tmp_path / "events.parquet", tmp_path / "users.parquet"],
+        engine=engine, model=ScriptedLLM(replies=[f"```sql\n{query}\n```"], style="sql"),
+        settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    assert answer.status == "succeeded" and len(answer.attempts) == 1, answer.attempts[-1].error
+    assert answer.attempts[0].rewrite == "missing_join"
+    assert answer.result is not None and answer.result.rows == [["NO", 13.0, 2], ["SE", 3.0, 1]]
+    assert any(n.startswith("askspark joined the table that holds a column") for n in answer.notices)

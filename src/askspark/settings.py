@@ -78,7 +78,8 @@ class Settings(BaseSettings):
         True,
         description="Repair one-query answers by precise rules (runs/rewrites.py): before the run, a column's "
         "spelling, a function of another SQL dialect (STDEV, ISNULL(x, y), IIF), a column qualified by a "
-        "table that lacks it, an output's name used inside a window or an aggregate of the same SELECT "
+        "table that lacks it, a column only another selected table has (that table joined by its own id), "
+        "an output's name used inside a window or an aggregate of the same SELECT "
         "(written out), a column beside one MAX/MIN it does not group (max_by/min_by), a timestamp "
         "compared with a day, the moment of an extreme (max_by), an ORDER BY on an ungrouped column; after "
         "a suspect result, 'for each X, which Y had the most' ranked over all rows is ranked within each X "

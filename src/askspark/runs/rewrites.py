@@ -34,6 +34,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from askspark.catalog.base import TableInfo
+from askspark.context.joins import JoinKey, join_keys
 from askspark.llm.extract import wrap_sql
 from askspark.record import ResultPreview
 from askspark.results.checks import (
@@ -260,6 +261,7 @@ class Schema:
     question: str
     types: dict[str, str]
     tables: dict[str, frozenset[str]] = field(default_factory=dict)  # view name (lower) -> columns
+    keys: tuple[JoinKey, ...] = ()  # between the selected tables, as the prompt shows them
 
     @classmethod
     def of(cls, question: str, named: Sequence[tuple[TableInfo, str]]) -> Schema:
@@ -270,7 +272,7 @@ class Schema:
                 seen.setdefault(column.name.lower(), set()).add(column.type.lower())
         types = {name: next(iter(t)) for name, t in seen.items() if len(t) == 1}
         tables = {view.lower(): frozenset(c.name for c in t.columns) for t, view in named}
-        return cls(question, types, tables)
+        return cls(question, types, tables, tuple(join_keys(named)) if len(named) > 1 else ())
 
     @property
     def names(self) -> frozenset[str]:
@@ -427,6 +429,60 @@ def wrong_qualifier(sql: str, schema: Schema) -> str | None:
             column.set("table", exp.to_identifier(holder))
             changed = True
     return tree.sql("spark", pretty=True) if changed else None
+
+
+def missing_join(sql: str, schema: Schema) -> str | None:
+    """A query on one table that uses columns only another selected table has (``SELECT country,
+    median(revenue) FROM events GROUP BY country`` where ``users`` has ``country``), when one join key
+    reaches that table by its own id (``events.user_id = users.user_id``: one row of it per row read,
+    so no row is counted twice): that table joined. Spark's error names the column, the feedback the
+    join, and the small model still writes the query on the one table."""
+    return _per_select(sql, lambda select: _join_holder(select, schema)) if schema.keys else None
+
+
+def _join_holder(select: exp.Select, schema: Schema) -> bool:
+    sources = _sources(select)
+    read = sources[0] if len(sources) == 1 else None
+    if not isinstance(read, exp.Table) or (view := read.name.lower()) not in schema.tables:
+        return False
+    own = _lower(schema.tables[view])
+    outputs = {e.alias.lower() for e in select.expressions if isinstance(e, exp.Alias)}
+    columns = [c for c in select.find_all(exp.Column) if c.find_ancestor(exp.Select) is select]
+    mine = {"", read.alias_or_name.lower(), view}
+    missing = {
+        c.name.lower() for c in columns if c.table.lower() in mine and c.name.lower() not in own | outputs
+    }
+    holder = _only_holder(view, missing, schema) if missing else None
+    if holder is None:
+        return False
+    other, key = holder
+    here, there = (
+        (key.left_column, key.right_column)
+        if key.left.lower() == view
+        else (key.right_column, key.left_column)
+    )
+    for column in (c for c in columns if c.table.lower() in mine):
+        if (name := column.name.lower()) in missing | own:  # qualified: after the join a name may be in both
+            column.set("table", exp.to_identifier(other if name in missing else read.alias_or_name))
+    on = exp.EQ(this=exp.column(here, table=read.alias_or_name), expression=exp.column(there, table=other))
+    select.set("joins", [exp.Join(this=exp.to_table(other), on=on)])
+    return True
+
+
+def _only_holder(view: str, missing: set[str], schema: Schema) -> tuple[str, JoinKey] | None:
+    """The one other table that has every missing column, with the one key from ``view`` to its own id."""
+    holders = [v for v, cols in schema.tables.items() if v != view and missing <= _lower(cols)]
+    if len(holders) != 1:
+        return None
+    other = holders[0]
+    ids = {"id", f"{singular(other)}_id", f"{singular(other)}id"}
+    keys = [
+        k
+        for k in schema.keys
+        if {k.left.lower(), k.right.lower()} == {view, other}
+        and (k.right_column if k.right.lower() == other else k.left_column).lower() in ids
+    ]
+    return (other, keys[0]) if len(keys) == 1 else None
 
 
 def lateral_alias(sql: str, schema: Schema) -> str | None:
@@ -626,6 +682,7 @@ BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("column_spelling", column_spelling),
     ("foreign_function", foreign_function),
     ("wrong_qualifier", wrong_qualifier),
+    ("missing_join", missing_join),
     ("lateral_alias", lateral_alias),
     ("date_literal", date_literal),
     ("moment_of_extreme", moment_of_extreme),
@@ -660,6 +717,8 @@ NOTICES = {
     "ISNULL(x, y) as coalesce, IIF as if)",
     "wrong_qualifier": "askspark qualified a column by the one table of the query that has it (the query "
     "named it from another table)",
+    "missing_join": "askspark joined the table that holds a column the query used but its one table "
+    "lacks, by that table's own id (the query could not run as written)",
     "lateral_alias": "askspark wrote out an output the query named earlier where it used it inside a window "
     "or an aggregate (Spark does not allow that name there)",
     "date_literal": "askspark compared a timestamp column's date with the day the query named "
