@@ -55,8 +55,9 @@ def test_ask_json_document(settings: Settings, engine: object, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_failed_run_exits_non_zero_and_is_recorded(
-    settings: Settings, engine: object, tmp_path: Path
+    settings: Settings, engine: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ASKSPARK_CLARIFY_FROM_ERRORS", "false")  # else: needs_clarification (knowledge tests)
     code, out = invoke(
         "ask", "q", "--table", "northwind.nasdaq", "--model", script(tmp_path, BAD, BAD), "--json"
     )

@@ -114,8 +114,10 @@ def test_attempt_limit_reached_records_every_attempt(settings: Settings, engine:
 def test_same_error_twice_stops_early(settings: Settings, engine: object) -> None:
     same = "def answer(spark, tables):\n    return spark.sql('SELECT missing_col FROM nasdaq')"
     answer, _, _ = ask(settings, engine, [same, same, same, same, same])
-    assert answer.status == "failed" and len(answer.attempts) == 2
-    assert answer.stop_reason == "the same error came back twice"
+    assert len(answer.attempts) == 2 and answer.stop_reason == "the same error came back twice"
+    # a column no selected table has, twice: the data cannot answer it as asked (clarify_from_errors)
+    assert answer.status == "needs_clarification" and answer.clarification is not None
+    assert answer.clarification.missing == "there is no column `missing_col` in the selected tables"
 
 
 def test_truncated_when_rows_exceed_the_limit(settings: Settings, engine: object) -> None:
