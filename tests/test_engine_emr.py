@@ -46,6 +46,15 @@ def ask(
     return answer, llm
 
 
+def local_binding(table: str, settings: Settings) -> TableBinding:
+    """A northwind table bound at its local path, as the engine gets it."""
+    info = api.select_tables([f"northwind.{table}"], [], settings)[0]
+    return TableBinding(
+        name=table, full_name=info.full_name, format="parquet", location=info.location,
+        schema_ddl=info.schema_ddl(),
+    )  # fmt: skip
+
+
 # --- beyond the shared cases ------------------------------------------------------------------------
 
 
@@ -67,12 +76,9 @@ def test_a_table_bound_at_an_s3_location_is_read_there(
         run_id="s3-binding", attempt=1, code=GOOD, tables=[binding], limits=Limits(), output_dir="unused"
     )
     strict = emr_settings.model_copy(update={"emr_upload_local_data": False})
-    orders = api.select_tables(["northwind.orders"], [], strict)[0]
-    local = TableBinding(
-        name="orders", full_name=orders.full_name, format="parquet", location=orders.location,
-        schema_ddl=orders.schema_ddl(),
-    )  # fmt: skip
-    untouched = job.model_copy(update={"tables": [binding, local], "dry_run": False})
+    untouched = job.model_copy(
+        update={"tables": [binding, local_binding("orders", strict)], "dry_run": False}
+    )
     execution = EmrServerlessEngine(strict, validator=emr_engine.validator).run(untouched)
     assert execution.ok, execution.error  # a local table the code does not read is neither staged nor refused
     assert len(execution.result.rows) == 6
@@ -133,13 +139,14 @@ def test_access_denied_is_a_permission_failure(
 
 def test_local_tables_are_refused_without_upload(emr_settings: Settings, engine: object) -> None:
     strict = emr_settings.model_copy(update={"emr_upload_local_data": False})
-    nasdaq = api.select_tables(["northwind.nasdaq"], [], strict)[0]
-    binding = TableBinding(
-        name="nasdaq", full_name=nasdaq.full_name, format="parquet", location=nasdaq.location,
-        schema_ddl=nasdaq.schema_ddl(),
-    )  # fmt: skip
     job = Job(
-        run_id="local", attempt=1, code=GOOD, tables=[binding], limits=Limits(), output_dir="x", dry_run=False
+        run_id="local",
+        attempt=1,
+        code=GOOD,
+        tables=[local_binding("nasdaq", strict)],
+        limits=Limits(),
+        output_dir="x",
+        dry_run=False,
     )
     execution = EmrServerlessEngine(strict, validator=engine).run(job)  # type: ignore[arg-type]
     assert execution.error.kind == ErrorKind.ENGINE_UNAVAILABLE
