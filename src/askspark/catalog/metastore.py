@@ -109,8 +109,9 @@ def _recorded(settings: Settings) -> DerbyState | None:
 
 
 def _end_stale(settings: Settings) -> bool:
-    """End a recorded server that no longer answers, before another is started beside it."""
-    return running(settings) is None and _end(_recorded(settings))
+    """End the recorded server once :func:`running` found it not answering, before another is
+    started beside it."""
+    return _end(_recorded(settings))
 
 
 def _end(state: DerbyState | None) -> bool:

@@ -10,9 +10,10 @@ Its Python workers (UDFs) start through a wrapper that puts each in a further, n
 
 A job cannot end the server by exiting its JVM; with a ``local-cluster`` master (``spark_master``) its
 tasks run in executors with their own JVMs, so a task that exhausts its heap ends its executor, and the
-worker inside the server starts another. The server's JVM and the executors' run under an exit guard (``java/ExitGuard.java``, a
-security manager compiled at install time) that denies ``System.exit``/``Runtime.halt`` to the server's
-threads and the executors' task threads, so ``reflect('java.lang.System', 'exit', 0)`` fails its task.
+worker inside the server starts another. The server's JVM and the executors' run under an exit guard
+(``java/ExitGuard.java``, a security manager compiled at install time) that denies
+``System.exit``/``Runtime.halt`` to the server's threads and the executors' task threads, so
+``reflect('java.lang.System', 'exit', 0)`` fails its task.
 
 ``askspark engine start`` leaves one server running for later commands, owned by a detached supervisor
 (:mod:`askspark.engines.daemon`; state in ``$ASKSPARK_HOME/engine/local.json``); otherwise the engine
@@ -117,7 +118,10 @@ def outbox_root(settings: Settings) -> Path:
 def server_conf(settings: Settings, port: int) -> dict[str, str]:
     """Spark settings of the owned server. Only loopback; no UI; small shuffles for one machine."""
     scratch = settings.engine_dir / "scratch"
-    extra = _classpaths() | _executor_conf(settings.spark_master, scratch)
+    jars, guard = _extra_jars(), _guard_options()  # once for the driver and the executors alike
+    extra = ({"spark.driver.extraClassPath": jars} if jars else {}) | _executor_conf(
+        settings.spark_master, scratch, jars, guard
+    )
     return {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
@@ -129,7 +133,7 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",  # no Derby metastore to create on any disk
         # Not bound into the sandbox: a CREATE TABLE that slips through has nowhere to write.
         "spark.sql.warehouse.dir": str(settings.engine_dir / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": " ".join([f"-Djava.io.tmpdir={scratch}", *_guard_options()]),
+        "spark.driver.extraJavaOptions": " ".join([f"-Djava.io.tmpdir={scratch}", *guard]),
         "spark.local.dir": str(scratch),
         # A huge collect() fails its job instead of filling the driver's heap (full results are written
         # by executors, never collected, so this bounds only what a run tries to pull into memory).
@@ -140,26 +144,26 @@ def server_conf(settings: Settings, port: int) -> dict[str, str]:
     } | extra
 
 
-def _classpaths() -> dict[str, str]:
-    """The exit guard and the PostgreSQL JDBC driver (for the jdbc catalog) on the server's classpath,
-    when installed."""
-    jars = _extra_jars()
-    return {"spark.driver.extraClassPath": jars} if jars else {}
-
-
 def _extra_jars() -> str:
+    """The exit guard and the PostgreSQL JDBC driver (for the jdbc catalog), those installed, as a
+    classpath."""
     return ":".join(str(jar) for jar in (EXIT_GUARD_JAR, JDBC_DRIVER_JAR) if jar.exists())
 
 
-def _executor_conf(master: str, scratch: Path) -> dict[str, str]:
+def _executor_conf(master: str, scratch: Path, jars: str, guard: list[str]) -> dict[str, str]:
     """Executors in their own JVMs (a ``local-cluster[workers,cores,MB]`` master): a task's heap is not
     the server's. Each ends at its first OutOfMemoryError (the worker starts another) rather than live on
     with Spark's threads broken, and its task threads cannot exit it; nothing for ``local[N]``."""
     found = _LOCAL_CLUSTER.fullmatch(master)
     if found is None:
         return {}
-    guard = [*_guard_options(), "-Daskspark.exitguard=tasks"]  # an executor may exit when told to
-    options = [f"-Djava.io.tmpdir={scratch}", "-XX:+ExitOnOutOfMemoryError", *guard]
+    # an executor may exit when told to: the guard holds for its task threads only
+    options = [
+        f"-Djava.io.tmpdir={scratch}",
+        "-XX:+ExitOnOutOfMemoryError",
+        *guard,
+        "-Daskspark.exitguard=tasks",
+    ]
     conf = {
         "spark.executor.memory": f"{found.group(1)}m",
         "spark.executor.extraJavaOptions": " ".join(options),
@@ -172,7 +176,6 @@ def _executor_conf(master: str, scratch: Path) -> dict[str, str]:
         "spark.executor.logs.rolling.maxSize": str(10 << 20),
         "spark.executor.logs.rolling.maxRetainedFiles": "1",
     }
-    jars = _extra_jars()
     return conf | ({"spark.executor.extraClassPath": jars} if jars else {})
 
 
@@ -182,8 +185,8 @@ def _guard_options() -> list[str]:
     if not EXIT_GUARD_JAR.exists():
         log.warning("%s is missing (run scripts/setup.sh): a job can end the Spark server", EXIT_GUARD_JAR)
         return []
-    if java_major() >= NO_SECURITY_MANAGER:
-        log.warning("Java %d has no security manager: a job can end the Spark server", java_major())
+    if (major := java_major()) >= NO_SECURITY_MANAGER:
+        log.warning("Java %d has no security manager: a job can end the Spark server", major)
         return []
     return [f"-Djava.security.manager={EXIT_GUARD_CLASS}"]
 
