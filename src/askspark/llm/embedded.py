@@ -157,6 +157,8 @@ class EmbeddedLLM:
         self._path = path
         self.model = MODEL.name if path is None else path.stem
         self.last_timing = Timing()  # where the last call's time went (for benchmarks/model_speed.py)
+        self._seeded: list[Message] = []  # the messages of the last call, and the seed after its last
+        self._next_seed = 0
 
     @property
     def path(self) -> Path:
@@ -181,9 +183,13 @@ class EmbeddedLLM:
         self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
     ) -> list[Completion]:
         """One completion per temperature, each with its own seed (with one seed, draws at nearby
-        temperatures often come out identical). The prompt is read once, and only the part after what
-        the last prompt shared with it; the candidates are decoded together (:mod:`askspark.llm.decode`)."""
-        samplings = [Sampling(temperature=t, seed=SEED + i) for i, t in enumerate(temperatures)]
+        temperatures often come out identical); more candidates of the same messages go on from the
+        last call's seeds, so a later batch does not redraw an earlier one. The prompt is read once, and
+        only the part after what the last prompt shared with it; the candidates are decoded together
+        (:mod:`askspark.llm.decode`)."""
+        first = self._next_seed if messages == self._seeded else 0
+        self._seeded, self._next_seed = list(messages), first + len(temperatures)
+        samplings = [Sampling(temperature=t, seed=SEED + first + i) for i, t in enumerate(temperatures)]
         out: list[Completion] = []
         for begin in range(0, len(samplings), MAX_SEQUENCES):
             out += self._complete(messages, samplings[begin : begin + MAX_SEQUENCES], max_tokens)
