@@ -25,7 +25,7 @@ def preview(rows: list[list[Any]], columns: tuple[str, ...] = ("n",)) -> ResultP
     )
 
 
-ONE, TWO, THREE = preview([[1]]), preview([[2]]), preview([[3]])
+ONE, TWO = preview([[1]]), preview([[2]])
 SUSPECT = Failure(kind=ErrorKind.SUSPECT_RESULT, message="the result is empty")
 INVALID = Failure(kind=ErrorKind.POLICY, message="import os is not allowed")
 
@@ -74,16 +74,10 @@ def test_a_reading_that_failed_a_check_does_not_count_against_a_clean_answer() -
     assert agreement_notice(confidence, [other]) == confidence.text  # no clean other reading to show
 
 
-def test_two_of_three_is_confirmed_two_of_four_against_two_is_not() -> None:
-    """Confirmed: two or more readings gave the result, more than every other clean result together."""
-    confidence = vote([Reading("a", ONE), Reading("b", ONE), Reading("c", TWO)], asked=3).confidence()
-    assert confidence is not None and not confidence.low and confidence.text == "2 of 3 readings agree"
-    three = preview([[3]])
-    readings = [Reading("a", ONE), Reading("b", TWO), Reading("c", ONE), Reading("d", three)]
-    confidence = vote(readings, asked=5).confidence()
-    assert confidence is not None and confidence.low and confidence.text == "2 of 4 readings agree"
-    confidence = vote([*readings, Reading("e", ONE)], asked=5).confidence()
-    assert confidence is not None and not confidence.low and confidence.text == "3 of 5 readings agree"
+def test_a_clean_other_reading_makes_it_low() -> None:
+    readings = [Reading("a", ONE), Reading("b", ONE), Reading("c", TWO)]
+    confidence = vote(readings, asked=3).confidence()
+    assert confidence is not None and confidence.low and confidence.text == "2 of 3 readings agree"
 
 
 @pytest.mark.parametrize(
@@ -105,11 +99,11 @@ def test_a_lone_reading_is_low(readings: list[Reading], text: str) -> None:
     assert confidence is not None and confidence.lone and confidence.low and confidence.text == text
 
 
-def test_confidence_of_an_older_document_reads_by_todays_rule() -> None:
-    """Documents stored before ``generated``/``doubted`` were kept read their counts by today's rule."""
-    older = Confidence.model_validate({"agree": 1, "executed": 2, "share": 0.5, "asked": 3})
-    assert older.low and older.text == "1 of 2 readings agree"
-    assert not Confidence.model_validate({"agree": 2, "executed": 3, "share": 2 / 3, "asked": 3}).low
+def test_confidence_of_an_older_document_reads_as_before() -> None:
+    """Documents stored before ``generated``/``doubted`` were kept: low means another reading, as then."""
+    older = Confidence.model_validate({"agree": 2, "executed": 3, "share": 2 / 3, "asked": 3})
+    assert older.low and older.text == "2 of 3 readings agree"
+    assert not Confidence.model_validate({"agree": 2, "executed": 2, "share": 1.0, "asked": 3}).low
     dumped = older.model_dump()
     assert dumped["low"] is True and Confidence.model_validate(dumped) == older  # computed fields round-trip
 
@@ -133,17 +127,14 @@ def test_equal_results_follow_the_scorer() -> None:
 @pytest.mark.parametrize(
     ("readings", "generated", "asked", "stop"),
     [
-        ([Reading("a", ONE), Reading("b", ONE)], 2, 5, True),  # the first two agree (or wrote one code)
+        ([Reading("a", ONE), Reading("b", ONE)], 2, 5, True),  # the first two agree
+        ([Reading("a", ONE)], 2, 5, True),  # the second repeated the first's code
         ([Reading("a", ONE), Reading("b", TWO)], 2, 5, False),  # they disagree
         ([Reading("a", None, INVALID), Reading("b", ONE)], 2, 3, False),  # one failed: not an agreement
-        ([Reading("a", ONE), Reading("b", TWO), Reading("c", ONE)], 3, 5, True),  # 2 of 3: confirmed
-        ([Reading("a", ONE), Reading("b", TWO), Reading("c", THREE)], 3, 5, False),  # each alone: more
-        ([Reading("a", ONE), Reading("b", TWO, SUSPECT), Reading("c", TWO, SUSPECT)], 3, 5, False),
-        ([Reading("a", ONE), Reading("b", TWO), Reading("c", ONE), Reading("d", TWO)], 4, 5, False),  # a tie
-        ([Reading("a", None, INVALID), Reading("b", None, INVALID)], 2, 5, False),  # a third is written
-        ([Reading("a", None, INVALID)] * 2 + [Reading("c", TWO, SUSPECT)], 3, 5, True),  # none clean: repair
+        ([Reading("a", ONE), Reading("b", TWO), Reading("c", ONE)], 3, 5, False),  # 2 of 5 is no majority
+        ([Reading("a", ONE), Reading("b", TWO), Reading("c", ONE), Reading("d", ONE)], 4, 5, True),
         ([Reading("a", ONE), Reading("b", TWO)], 5, 5, True),  # all asked are done
-        ([Reading("a", ONE)], 1, 3, False),  # one reading confirms nothing
+        ([Reading("a", ONE)], 1, 3, False),
     ],
 )
 def test_when_to_stop_generating(readings: list[Reading], generated: int, asked: int, stop: bool) -> None:
@@ -205,44 +196,11 @@ def test_two_of_three_agree(settings: Settings, engine: object) -> None:
     [other] = answer.alternatives
     assert COUNT_DISTINCT in other.code and other.count == 1 and other.result.rows == [[6]]
     assert answer.result is not None and answer.result.rows[0][0] > 6
-    assert not answer.confidence.low and not any("readings agree" in n for n in answer.notices)  # confirmed
+    assert any(n.startswith("2 of 3 readings agree — other reading: 1 row") for n in answer.notices)
     records = answer.attempts[0].candidates
     assert [r.group for r in records] == [1, 0, 0] and [r.temperature for r in records] == [0.0, 0.5, 0.7]
     # every call got the same prompt: it is built once per attempt
     assert llm.calls[0].messages == llm.calls[1].messages == llm.calls[2].messages
-
-
-COUNT_ONE = "SELECT COUNT(1) AS n FROM nasdaq"
-PLUS_ONE = "SELECT COUNT(*) + 1 AS n FROM nasdaq"
-PLUS_TWO = "SELECT COUNT(*) + 2 AS n FROM nasdaq"
-
-
-@pytest.mark.slow
-def test_three_readings_each_alone_ask_for_the_rest_together(settings: Settings, engine: object) -> None:
-    replies = [code(COUNT_DISTINCT), code(COUNT_ALL), code(PLUS_ONE), code(COUNT_SYMBOL), code(COUNT_ONE)]
-    answer, llm = ask(settings, engine, 5, replies)
-    assert llm.remaining == 0 and len(answer.attempts) == 1
-    assert answer.code is not None and COUNT_ALL in answer.code  # 3 of 5 gave the row count
-    confidence = answer.confidence
-    assert confidence is not None
-    assert (confidence.agree, confidence.executed, confidence.generated) == (3, 5, 5)
-    assert not confidence.low and len(answer.alternatives) == 2
-    assert [r.temperature for r in answer.attempts[0].candidates] == [0.0, 0.5, 0.7, 0.9, 0.6]
-
-
-@pytest.mark.slow
-def test_still_unconfirmed_after_all_it_says_so(settings: Settings, engine: object) -> None:
-    replies = [code(COUNT_DISTINCT), code(COUNT_ALL), code(PLUS_ONE), code(COUNT_SYMBOL), code(PLUS_TWO)]
-    answer, llm = ask(settings, engine, 5, replies)
-    assert llm.remaining == 0 and answer.confidence is not None and answer.confidence.low
-    assert any(n.startswith("2 of 5 readings agree — other reading: 1 row") for n in answer.notices)
-
-
-@pytest.mark.slow
-def test_two_of_three_stop_before_the_rest(settings: Settings, engine: object) -> None:
-    replies = [code(COUNT_DISTINCT), code(COUNT_ALL), code(COUNT_SYMBOL), code(PLUS_ONE), code(PLUS_TWO)]
-    answer, llm = ask(settings, engine, 5, replies)
-    assert llm.remaining == 2 and answer.confidence is not None and not answer.confidence.low
 
 
 @pytest.mark.slow
@@ -319,6 +277,6 @@ def test_the_candidates_default_is_the_models_own_unless_set() -> None:
         def __init__(self, id: str) -> None:  # noqa: A002 - the LLM protocol's name
             self.id = id
 
-    assert candidates_for(Model("embedded"), None) == 5  # type: ignore[arg-type]
+    assert candidates_for(Model("embedded"), None) == 3  # type: ignore[arg-type]
     assert candidates_for(Model("openai"), None) == 1  # type: ignore[arg-type]
     assert candidates_for(Model("embedded"), 1) == 1  # type: ignore[arg-type]

@@ -26,12 +26,12 @@ def _preview(rows: list[list[object]]) -> ResultPreview:
 
 def test_low_agreement_and_the_other_reading_are_shown(capsys: object) -> None:
     answer = _answer(
-        confidence=Confidence(agree=2, executed=4, share=2 / 4, asked=5),
+        confidence=Confidence(agree=2, executed=3, share=2 / 3, asked=3),
         alternatives=[Alternative(code="def answer(spark, tables): ...", result=_preview([[7]]), count=1)],
     )
     cli.show_trust(answer)
     shown = capsys.readouterr().out  # type: ignore[attr-defined]
-    assert "2 of 4 readings agree" in shown
+    assert "2 of 3 readings agree" in shown
     assert "other reading 1" in shown and "[7]" in shown
 
 

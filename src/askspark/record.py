@@ -129,11 +129,9 @@ class Confidence(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def low(self) -> bool:
-        """Not confirmed: the chosen result stands alone, or the clean readings that disagree with it are
-        as many as those that gave it (2 of 3 is confirmed, 2 of 4 against 2 others is not). Readings
-        that failed a check do not count against a clean answer: they are wrong by a check's word, not a
-        doubt. Generation stops as soon as the answer is confirmed (``results.vote.enough``)."""
-        return self.lone or self.disagree >= self.agree
+        """Another clean reading disagrees, or the chosen one stands alone. Readings that failed a
+        check do not count against a clean answer: they are wrong by a check's word, not a doubt."""
+        return self.disagree > 0 or self.lone
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -51,8 +51,8 @@ class Options(BaseModel):
         default=None,
         ge=1,
         le=9,
-        description="Candidate answers per attempt at most, chosen by vote on their results (1 = no vote; "
-        "unset: the model's own default, embedded 5; more than 2 only while none is confirmed).",
+        description="Candidate answers per attempt, chosen by vote on their results (1 = no vote; unset: "
+        "the model's own default, embedded 3).",
     )
 
     follow_up: str | None = Field(

@@ -65,11 +65,9 @@ class Settings(BaseSettings):
         None,
         ge=1,
         le=9,
-        description="Candidate codes per attempt at most, chosen by what they return: the largest group of "
-        "equal results answers (1: one code per attempt). Adaptive: 2 first, a third when they disagree, "
-        "the rest only while no result is confirmed (two or more readings gave it, more than all other "
-        "clean results together). Unset: the model's own default (embedded: 5, measured in "
-        "docs/evaluation.md; others: 1).",
+        description="Candidate codes per attempt, chosen by what they return: the largest group of equal "
+        "results answers (1: one code per attempt). Adaptive: 2 first, more only when they disagree. "
+        "Unset: the model's own default (embedded: 3, measured in docs/evaluation.md; others: 1).",
     )
     result_checks: bool = Field(
         True,

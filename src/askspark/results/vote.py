@@ -21,8 +21,6 @@ from askspark.results import compare
 
 Same = Callable[[ResultPreview, ResultPreview], bool]
 
-CONFIRM_ROUND = 3
-"""Candidates written before more are asked only to confirm a result (see :func:`enough`)."""
 ALTERNATIVE_ROWS = 20
 """Rows kept in the preview of each alternative reading (the answer document stays small)."""
 
@@ -129,13 +127,11 @@ def vote(readings: Sequence[Reading], asked: int, same: Same = same_result) -> V
 
 
 def enough(readings: Sequence[Reading], generated: int, asked: int, same: Same = same_result) -> bool:
-    """Whether to stop generating: ``asked`` candidates are written, or the chosen result is confirmed
-    (:attr:`Confidence.low` is false: two or more readings gave it, more than every other clean result
-    together). Past the first ``CONFIRM_ROUND`` candidates, more are written only to confirm or refute a
-    result that ran clean: when none did, the repair loop's feedback does better than more samples."""
+    """Whether to stop generating: ``asked`` candidates are done, some result has a strict majority of
+    ``asked``, or the first two (or more) candidates all ran and agree (identical code agrees)."""
     if generated >= asked:
         return True
-    confidence = vote(readings, asked, same).confidence()
-    if confidence is not None and confidence.agree >= 2 and not confidence.low:
+    groups = group_results(readings, same)
+    if any(len(g) * 2 > asked for g in groups):
         return True
-    return generated >= CONFIRM_ROUND and not any(r.clean for r in readings)
+    return generated >= 2 and len(groups) == 1 and all(r.clean for r in readings)

@@ -14,9 +14,8 @@ rules before it runs, and a suspect result whose query a rule can rank within it
 by that rewritten query as the next attempt, without a model call (``Attempt.rewrite`` names them).
 
 With ``candidates`` > 1 an attempt generates several codes from one prompt, runs every valid one and
-answers with the largest group of equal results (``results/vote.py``): two first, more only while no
-result is confirmed (two or more readings gave it, more than all other clean results together). Every
-candidate is kept in ``Attempt.candidates``.
+answers with the largest group of equal results (``results/vote.py``): two first, more only while they
+disagree. Every candidate is kept in ``Attempt.candidates``.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ from askspark.results.chart import ChartError, choose_chart
 from askspark.results.checks import check_result
 from askspark.results.grounding import ungrounded
 from askspark.results.summary import summarize
-from askspark.results.vote import CONFIRM_ROUND, Reading, Vote, enough, vote
+from askspark.results.vote import Reading, Vote, enough, vote
 from askspark.runs.rewrites import NOTICES, REWRITES, fix_before_run, rewrite
 from askspark.runs.store import RunStore, Verified
 from askspark.settings import Settings
@@ -90,14 +89,6 @@ def candidate_temperatures(first: float, count: int) -> list[float]:
     """The greedy candidate at the attempt's temperature, the others at rising, higher ones."""
     rest = [t for t in CANDIDATE_TEMPERATURES if t > first] or [CANDIDATE_TEMPERATURES[-1]]
     return [first, *(rest[i % len(rest)] for i in range(count - 1))]
-
-
-def batch_size(written: int, asked: int) -> int:
-    """Candidates to write next: ``FIRST_ROUND`` first, then one at a time up to ``CONFIRM_ROUND``,
-    then all the rest at once (the model decodes a batch from one reading of the prompt)."""
-    if written == 0:
-        return FIRST_ROUND
-    return 1 if written < CONFIRM_ROUND else asked - written
 
 
 @dataclass
@@ -509,9 +500,8 @@ class Run:
     # -- several candidates per attempt ------------------------------------------------------------
 
     def candidates(self, attempt: Attempt) -> None:
-        """Generate candidates from one prompt (two; a third when they disagree; the rest of ``asked``
-        together while no result is confirmed), run the valid ones, and let the largest group of equal
-        results answer for the attempt."""
+        """Generate candidates from one prompt (two, then one more at a time while they disagree), run
+        the valid ones, and let the largest group of equal results answer for the attempt."""
         messages, asked = self.messages(attempt), self.asked
         temperatures = candidate_temperatures(attempt.temperature or 0.0, asked)
         records: list[CandidateRecord] = []
@@ -519,7 +509,7 @@ class Run:
         tried: list[tuple[CandidateRecord, Execution | None]] = []  # every candidate, run or not
         executions: dict[int, Execution] = {}
         while not records or not enough([reading(r, e) for r, e in tried], len(records), asked):
-            batch = temperatures[len(records) : len(records) + batch_size(len(records), asked)]
+            batch = temperatures[len(records) : len(records) + (FIRST_ROUND if not records else 1)]
             new = self.generate_candidates(attempt, messages, batch, records)
             runnable = [r for r in new if r.error is None and r.duplicate_of is None]
             executions |= self.run_candidates(attempt.number, runnable)
