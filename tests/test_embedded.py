@@ -298,14 +298,13 @@ def test_candidates_get_distinct_seeds_in_one_call(
     question = [Message(role="user", content="Who buys?")]
     outs = llm.complete_many(question, temperatures=[0.0, 0.5, 0.7], max_tokens=64)  # type: ignore[attr-defined]
     assert [o.text for o in outs] == ["```sql\n customer FROM orders\n```"] * 3  # pre-started, fenced
-    assert [c["seed"] for c in decoder.calls] == [0, 1, 2]
+    assert [c["seed"] for c in decoder.calls] == [0, 51, 72]  # embedded.seed_of: place and temperature
     assert [c["temperature"] for c in decoder.calls] == [0.0, 0.5, 0.7]
     assert len({id(c["prompt"]) for c in decoder.calls}) == 1  # one prompt for all three
     assert decoder.calls[0]["stop"] == ["<|im_end|>", "\n```"]
-    llm.complete_many(question, temperatures=[0.9, 0.6], max_tokens=64)  # more of the same: new draws
-    assert [c["seed"] for c in decoder.calls[3:]] == [3, 4]
-    llm.complete_many([Message(role="user", content="Who sells?")], temperatures=[0.5], max_tokens=64)
-    assert decoder.calls[-1]["seed"] == 0  # another prompt starts again
+    llm.complete_many(question, temperatures=[0.9], max_tokens=64)  # one more, alone: a seed of its own
+    llm.complete_many(question, temperatures=[0.0, 0.5], max_tokens=64)  # the same call draws the same
+    assert [c["seed"] for c in decoder.calls[3:]] == [90, 0, 51]
 
 
 # --- the real model ------------------------------------------------------------------------------

@@ -146,6 +146,14 @@ def _render(loaded: _Loaded, messages: list[Message]) -> tuple[str, str]:
     return rendered.prompt + prestart, prestart
 
 
+def seed_of(place: int, temperature: float) -> int:
+    """A candidate's seed from its place in the call and its temperature. An attempt's candidates have
+    distinct temperatures (``runs.loop.CANDIDATE_TEMPERATURES``), so one asked for later, alone, gets a
+    seed of its own (by place alone it would restart at ``SEED`` and, at a nearby temperature, often
+    redraw the earlier candidate: two equal codes count as agreement in the vote)."""
+    return SEED + place + round(temperature * 100)
+
+
 class EmbeddedLLM:
     """The offline model. Satisfies :class:`askspark.llm.base.LLM`."""
 
@@ -157,8 +165,6 @@ class EmbeddedLLM:
         self._path = path
         self.model = MODEL.name if path is None else path.stem
         self.last_timing = Timing()  # where the last call's time went (for benchmarks/model_speed.py)
-        self._seeded: list[Message] = []  # the messages of the last call, and the seed after its last
-        self._next_seed = 0
 
     @property
     def path(self) -> Path:
@@ -183,13 +189,12 @@ class EmbeddedLLM:
         self, messages: list[Message], *, temperatures: Sequence[float], max_tokens: int
     ) -> list[Completion]:
         """One completion per temperature, each with its own seed (with one seed, draws at nearby
-        temperatures often come out identical); more candidates of the same messages go on from the
-        last call's seeds, so a later batch does not redraw an earlier one. The prompt is read once, and
+        temperatures often come out identical): :func:`seed_of` its place and temperature, so the
+        same call draws the same candidates again, and a later call for more candidates of the same
+        prompt (at other temperatures) does not redraw an earlier one. The prompt is read once, and
         only the part after what the last prompt shared with it; the candidates are decoded together
         (:mod:`askspark.llm.decode`)."""
-        first = self._next_seed if messages == self._seeded else 0
-        self._seeded, self._next_seed = list(messages), first + len(temperatures)
-        samplings = [Sampling(temperature=t, seed=SEED + first + i) for i, t in enumerate(temperatures)]
+        samplings = [Sampling(temperature=t, seed=seed_of(i, t)) for i, t in enumerate(temperatures)]
         out: list[Completion] = []
         for begin in range(0, len(samplings), MAX_SEQUENCES):
             out += self._complete(messages, samplings[begin : begin + MAX_SEQUENCES], max_tokens)
