@@ -35,6 +35,12 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${pkgs[@]}"
 fi
 
+# Started as root, askspark runs its sandboxes (the Spark server, the workers) as this unprivileged
+# user outside their namespaces (ASKSPARK_SANDBOX_USER; docs/security.md): created here, once.
+if [ "$(id -u)" = 0 ] && ! id askspark-sandbox >/dev/null 2>&1; then
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin askspark-sandbox
+fi
+
 # The Spark server's exit guard (a job cannot end its JVM): compiled here, never at run time.
 bash scripts/build-exitguard.sh
 

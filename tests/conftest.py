@@ -11,6 +11,19 @@ import pytest
 
 from askspark.settings import Settings
 
+_mktemp = pytest.TempPathFactory.mktemp
+
+
+def _shared_mktemp(self: pytest.TempPathFactory, basename: str, numbered: bool = True) -> Path:
+    """pytest's temporary directories, readable by others: run as root, askspark's sandboxes run as an
+    unprivileged user (docs/security.md) that must read the data a test keeps there."""
+    path = _mktemp(self, basename, numbered)
+    path.chmod(0o755)
+    return path
+
+
+pytest.TempPathFactory.mktemp = _shared_mktemp  # type: ignore[method-assign]
+
 
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:

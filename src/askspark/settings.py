@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         description="Run generated code inside the bubblewrap sandbox. Turning it off is for development "
         "only and is announced on every run.",
     )
+    sandbox_user: str = Field(
+        "askspark-sandbox",
+        description="When askspark runs as root: the unprivileged host user its sandboxed processes (the "
+        "local Spark server, workers) run as outside their namespaces; scripts/setup.sh creates it. 'root' "
+        "keeps the sandbox's uid mapped to root outside (not recommended).",
+    )
     spark_driver_memory: str = Field("2g", description="Driver memory of the locally owned Spark server.")
     spark_master: str = Field(
         "local[2]",

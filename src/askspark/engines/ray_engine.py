@@ -44,6 +44,7 @@ def start_worker(settings: Settings, readable: list[Path]) -> SandboxedProcess:
         cpu_seconds=int(settings.timeout_seconds * 4) + 300,  # Ray's own processes count too
         max_open_files=_open_files(),
         env=env,
+        run_as=sandbox.run_as(settings.sandbox_user) if settings.sandbox else None,
     )
     memory = settings.ray_memory_mb * 1024 * 1024
     group = cgroups.create(MAX_TASKS, memory) if settings.sandbox else None

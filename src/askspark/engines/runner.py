@@ -82,6 +82,7 @@ def start_worker(settings: Settings, state: ServerState, memory_mb: int | None, 
         memory_mb=memory_mb,
         cpu_seconds=int(settings.timeout_seconds * 2) + 60,
         env={SESSION_ENV: session_id, "ASKSPARK_USER_ID": USER_ID},
+        run_as=sandbox.run_as(settings.sandbox_user) if settings.sandbox else None,
     )
     if settings.sandbox:
         spec.socket_dir = Path(state.socket_dir)

@@ -94,6 +94,7 @@ class ServerState:
     bridge_dir: str = ""  # the JDBC bridge's socket directory (bound into the server only)
     supervisor: int = 0  # the detached process that owns a shared server (engines/daemon.py); 0: none
     started_at: float = 0.0  # when a shared server came up (epoch seconds)
+    user: str = ""  # the host user the sandboxed server runs as when askspark is root; "": the caller
 
     @property
     def socket_path(self) -> str:
@@ -233,7 +234,9 @@ def _java_config_dirs() -> list[Path]:
     return sorted(t for t in targets if t.is_dir() and not t.is_relative_to("/usr"))
 
 
-def _server_spec(settings: Settings, readable: list[Path], socket_dir: Path) -> sandbox.SandboxSpec:
+def _server_spec(
+    settings: Settings, readable: list[Path], socket_dir: Path, user: sandbox.RunAs | None
+) -> sandbox.SandboxSpec:
     engine = settings.engine_dir
     (engine / "passwd").write_text(PASSWD)
     (engine / "group").write_text(GROUP)
@@ -248,6 +251,7 @@ def _server_spec(settings: Settings, readable: list[Path], socket_dir: Path) -> 
         },
         memory_mb=0,  # the JVM sizes itself from spark.driver.memory
         env={"HADOOP_USER_NAME": "askspark", "SPARK_USER": "askspark", "PATH": "/usr/bin:/bin"},
+        run_as=user,
     )
 
 
@@ -294,11 +298,14 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
     socket_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-"))
     bridge_dir = Path(tempfile.mkdtemp(prefix=f"askspark-{os.getpid()}-b-")) if settings.sandbox else None
     wrapper = _python_wrapper(settings)
+    user: sandbox.RunAs | None = None
     port = INNER_PORT if settings.sandbox else free_port()
     launcher = ["bash", "-c", LAUNCHER, "askspark-server", *_spark_args(settings, port)]
     env = _launch_env(settings, port, socket_dir, wrapper)
     if bridge_dir is not None:
-        spec = _server_spec(settings, [d for d in dirs if d.exists()] + [bridge_dir], socket_dir)
+        user = sandbox.run_as(settings.sandbox_user)
+        spec = _server_spec(settings, [d for d in dirs if d.exists()] + [bridge_dir], socket_dir, user)
+        hand_over(user, [settings.engine_dir / "scratch", outbox_root(settings), bridge_dir, socket_dir])
         spec.env |= env | {
             "ASKSPARK_BRIDGE": str(bridge_dir / BRIDGE_SOCKET),
             "ASKSPARK_BRIDGE_PORT": str(BRIDGE_PORT),
@@ -318,8 +325,22 @@ def start_server(settings: Settings, readable: list[Path] | None = None) -> Serv
         )
     state = ServerState(proc.pid, str(socket_dir), str(log), [str(d) for d in dirs], settings.sandbox)
     state.bridge_dir = str(bridge_dir or "")
+    state.user = user.name if user else ""
     _wait_until_up(state, proc, settings.spark_startup_seconds)
     return state
+
+
+def hand_over(user: sandbox.RunAs | None, dirs: list[Path]) -> None:
+    """Give the server's writable directories, with what earlier servers left in them, to its user.
+
+    The bridge directory only needs to be passable: its socket is the user's (see jdbc_address)."""
+    if user is None:
+        return
+    for top in dirs:
+        os.chown(top, user.uid, user.gid)
+        for parent, subdirs, files in os.walk(top):
+            for name in subdirs + files:
+                os.chown(os.path.join(parent, name), user.uid, user.gid, follow_symlinks=False)
 
 
 def _wait_until_up(state: ServerState, proc: subprocess.Popen[bytes], seconds: float) -> None:
@@ -378,8 +399,9 @@ def jdbc_address(state: ServerState, host: str, port: int) -> tuple[str, int]:
     if current.get("target") != [host, port] or not pid_alive(current.get("pid", 0)):
         _stop_bridge(bridge)
         sock = bridge / BRIDGE_SOCKET
+        owner = f",user={state.user}" if state.user else ""  # the sandboxed server's user connects
         proc = subprocess.Popen(
-            [require("socat", "socat"), f"UNIX-LISTEN:{sock},fork,mode=600", f"TCP:{host}:{port}"],
+            [require("socat", "socat"), f"UNIX-LISTEN:{sock},fork,mode=600{owner}", f"TCP:{host}:{port}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
