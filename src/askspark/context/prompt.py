@@ -209,8 +209,7 @@ WHERE rn = 1
 
 
 # Worked examples for the patterns small models get wrong (join, top row per group, difference from
-# the previous row, median and percentile, counts that include zero, rank within groups, change from
-# the previous month, a count of groups that pass a test), on a
+# the previous row, median and percentile, counts that include zero, rank within groups), on a
 # library domain no suite uses. Fixed text placed before the question, so llama.cpp reuses its cache.
 LIBRARY_SCHEMA = """\
 books(book_id bigint, title string, genre string)
@@ -250,19 +249,6 @@ LIBRARY_EXAMPLES: tuple[tuple[str, str], ...] = (
         "SELECT b.genre, b.title, COUNT(l.loan_id) AS loans,\n"
         "       RANK() OVER (PARTITION BY b.genre ORDER BY COUNT(l.loan_id) DESC) AS rank_in_genre\n"
         "FROM books b LEFT JOIN loans l ON l.book_id = b.book_id\nGROUP BY b.genre, b.title",
-    ),
-    (  # the small model returns LAG(SUM(x)) itself as the change, and the month as 'yyyy-MM'
-        "For each month of 2024, show the month number (1 to 12), the number of loans and the change from "
-        "the previous month.",
-        "SELECT month(loaned_at) AS month, COUNT(*) AS loans,\n"
-        "       COUNT(*) - LAG(COUNT(*)) OVER (ORDER BY month(loaned_at)) AS change_from_previous\n"
-        "FROM loans\nWHERE year(loaned_at) = 2024\nGROUP BY month(loaned_at)\nORDER BY month",
-    ),
-    (  # a count of groups that pass a test on their own rows: first the groups, then count them
-        "How many members in each city have at least 3 loans?",
-        "SELECT city, COUNT(*) AS members FROM (\n  SELECT m.member_id, m.city\n"
-        "  FROM members m JOIN loans l ON l.member_id = m.member_id\n"
-        "  GROUP BY m.member_id, m.city\n  HAVING COUNT(*) >= 3)\nGROUP BY city",
     ),
 )
 
