@@ -18,6 +18,7 @@ from askspark.runs.rewrites import (
     Schema,
     column_spelling,
     date_literal,
+    duplicate_alias,
     foreign_function,
     group_without_aggregate,
     lateral_alias,
@@ -294,6 +295,55 @@ def test_a_column_is_qualified_by_the_one_table_that_has_it(sql: str, fixed: str
 )
 def test_a_qualifier_that_may_be_right_is_left_alone(sql: str) -> None:
     assert wrong_qualifier(sql, PLANS) is None
+
+
+STORES = Schema(
+    "q",
+    {},
+    {
+        "sales": frozenset({"sale_id", "storeId", "amount", "cust_key"}),
+        "stores": frozenset({"storeId", "store_name", "city"}),
+        "customers": frozenset({"cust_key", "segment"}),
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (  # the join key both have: its sides to the two tables; the others to the one that has them
+            "SELECT s.city, SUM(s.amount) AS total FROM sales AS s JOIN stores AS s ON s.storeId = s.storeId "
+            "GROUP BY s.city",
+            "SELECT\n  stores.city,\n  SUM(s.amount) AS total\nFROM sales AS s\nJOIN stores AS stores\n"
+            "  ON s.storeId = stores.storeId\nGROUP BY\n  stores.city",
+        ),
+        (  # the joined table's own name on one side resolves once it is its alias
+            "SELECT s.store_name FROM sales s JOIN stores s ON s.storeId = stores.storeId",
+            "SELECT\n  stores.store_name\nFROM sales AS s\nJOIN stores AS stores\n  ON s.storeId = stores.storeId",
+        ),
+        (  # a third table with an alias of its own is left as it is; a shared column goes to the first
+            "SELECT s.storeId, c.segment FROM sales s JOIN stores s ON s.storeId = s.storeId "
+            "JOIN customers c ON s.cust_key = c.cust_key",
+            "SELECT\n  s.storeId,\n  c.segment\nFROM sales AS s\nJOIN stores AS stores\n"
+            "  ON s.storeId = stores.storeId\nJOIN customers AS c\n  ON s.cust_key = c.cust_key",
+        ),
+    ],
+)
+def test_two_tables_under_one_alias_get_their_own(sql: str, fixed: str) -> None:
+    new = duplicate_alias(sql, STORES)
+    assert new is not None and fixed in new, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT st.city FROM sales s JOIN stores st ON s.storeId = st.storeId",  # aliases of their own
+        "SELECT s.city FROM sales s JOIN unknown s ON s.storeId = s.storeId",  # an unknown table's columns
+        "SELECT s.x FROM sales s JOIN (SELECT 1 AS x) s ON 1 = 1",  # a subquery's columns are not known
+    ],
+)
+def test_distinct_aliases_or_unknown_tables_are_left_alone(sql: str) -> None:
+    assert duplicate_alias(sql, STORES) is None
 
 
 SHOP_KEYS = Schema(

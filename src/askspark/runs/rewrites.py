@@ -410,6 +410,82 @@ def column_spelling(sql: str, schema: Schema) -> str | None:
     return tree.sql("spark", pretty=True) if changed else None
 
 
+def duplicate_alias(sql: str, schema: Schema) -> str | None:
+    """Two tables of one SELECT under one alias (``FROM sales AS s JOIN stores AS s``): every ``s.col``
+    both tables have is ambiguous to Spark, and the small model, told so, writes the same aliases again
+    (issue 12, tune: two retail questions on ``sales`` and ``stores`` failed every candidate of every
+    attempt this way). The later table takes its own name as its alias; a column qualified by the
+    shared alias goes to the one of those tables that has it, a join condition's two sides that both
+    have it (``s.storeId = s.storeId``) to an earlier table and the joined one, and anything else both
+    have to the first (the join made them equal). Left alone when a table under the shared alias is
+    not a known table (its columns cannot be told apart)."""
+    return _per_select(sql, lambda select: _split_alias(select, schema))
+
+
+def _split_alias(select: exp.Select, schema: Schema) -> bool:
+    sources = _sources(select)
+    shared: dict[str, list[exp.Expr]] = {}
+    for source in sources:
+        shared.setdefault(source.alias_or_name.lower(), []).append(source)
+    changed = False
+    for alias, same in shared.items():
+        known = all(isinstance(t, exp.Table) and t.name.lower() in schema.tables for t in same)
+        if len(same) > 1 and known and alias:
+            _give_own_aliases(select, alias, [t for t in same if isinstance(t, exp.Table)], sources, schema)
+            changed = True
+    return changed
+
+
+def _give_own_aliases(
+    select: exp.Select, alias: str, same: list[exp.Table], sources: list[exp.Expr], schema: Schema
+) -> None:
+    """Each table after the first of ``same`` renamed to its own name, and the columns qualified by
+    ``alias`` re-qualified by the table that has them (join conditions first, side by side)."""
+    taken = {s.alias_or_name.lower() for s in sources}
+    names = [same[0].alias_or_name]
+    for table in same[1:]:
+        new = table.name if table.name.lower() not in taken else f"{table.name}_{len(names) + 1}"
+        taken.add(new.lower())
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(new)))
+        names.append(new)
+    columns = {n: _lower(schema.tables[t.name.lower()]) for n, t in zip(names, same, strict=True)}
+    done: set[int] = set()
+    for join in select.args.get("joins") or []:
+        if join.this in same[1:] and (on := join.args.get("on")) is not None:
+            own = names[same.index(join.this)]
+            done |= _split_conditions(on, alias, own, names[: names.index(own)], columns)
+    for column in select.find_all(exp.Column):
+        ours = column.table.lower() == alias and column.find_ancestor(exp.Select) is select
+        if id(column) in done or not ours:
+            continue
+        holders = [n for n in names if column.name.lower() in columns[n]]
+        if holders:
+            column.set("table", exp.to_identifier(holders[0]))
+
+
+def _split_conditions(
+    on: exp.Expr, alias: str, own: str, earlier: list[str], columns: dict[str, set[str]]
+) -> set[int]:
+    """In a join's condition, each ``alias.a = alias.b``: the side the joined table ``own`` has goes to
+    it, the other to the first earlier table that has it. The ids of the columns so qualified."""
+    done: set[int] = set()
+    for eq in on.find_all(exp.EQ):
+        sides = [eq.this, eq.expression]
+        if not all(isinstance(c, exp.Column) and c.table.lower() == alias for c in sides):
+            continue
+        for mine, other in (
+            sides[::-1],
+            sides,
+        ):  # the right side first: the joined table is written there most
+            before = next((n for n in earlier if other.name.lower() in columns[n]), None)
+            if mine.name.lower() in columns[own] and before is not None:
+                mine.set("table", exp.to_identifier(own))
+                other.set("table", exp.to_identifier(before))
+                done |= {id(mine), id(other)}
+                break
+    return done
+
+
 def wrong_qualifier(sql: str, schema: Schema) -> str | None:
     """A column qualified by a table of the query that does not have it (``p.plan`` where ``p`` is
     ``events`` and ``u`` is ``users``), or by a table's name where the query gave it an alias
@@ -679,6 +755,7 @@ def _lower(names: frozenset[str] | None) -> set[str]:
 
 
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
+    ("duplicate_alias", duplicate_alias),  # first: the rules after it read a qualifier as one table
     ("column_spelling", column_spelling),
     ("foreign_function", foreign_function),
     ("wrong_qualifier", wrong_qualifier),
@@ -711,6 +788,8 @@ def fix_before_run(
 
 
 NOTICES = {
+    "duplicate_alias": "askspark gave a table its own alias where the query used one alias for two tables "
+    "(FROM sales AS s JOIN stores AS s) and qualified each column by the table that has it",
     "column_spelling": "askspark wrote a column as the table spells it (the query had its case or "
     "underscores wrong)",
     "foreign_function": "askspark wrote a function of another SQL dialect as Spark's (STDEV as stddev_samp, "
