@@ -23,6 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from askspark.engines import sandbox
 from askspark.engines.base import Engine, Execution, Job
 from askspark.engines.bridge import Bridge, Endpoint, parse_remote, reachable
 from askspark.engines.runner import Runner, RunnerOptions, require_sandbox
@@ -82,6 +83,8 @@ class ConnectEngine(Engine):
         self._staging = Path(tempfile.mkdtemp(prefix="stage-", dir=settings.engine_dir / "connect"))
         token = settings.connect_token.get_secret_value() if settings.connect_token else None
         self.bridge = Bridge(self.endpoint, token)
+        # The workers connect to the bridge's socket as the sandbox user when askspark is root.
+        sandbox.share_with(sandbox.run_as(settings.sandbox_user), self.bridge.socket_dir)
         self.server = RemoteServer(self.endpoint, self.bridge)
         options = RunnerOptions(
             self.id,

@@ -184,6 +184,14 @@ def as_user(user: RunAs, view: Path, sources: list[tuple[bool, Path]], command: 
     return [unshare, "--mount", "--propagation", "private", "--", *script, *paths, "--", *command]
 
 
+def share_with(user: RunAs | None, directory: Path) -> None:
+    """Give ``directory`` and what is in it (e.g. a socket askspark listens on) to ``user``."""
+    if user is None:
+        return
+    for path in [directory, *directory.iterdir()]:
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
 def check_readable(user: RunAs, path: Path) -> None:
     """Raise when ``user`` could not read ``path`` itself (its parents do not matter: the view binds it).
 
