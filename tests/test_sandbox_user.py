@@ -18,6 +18,7 @@ from askspark import api
 from askspark.engines import sandbox
 from askspark.engines.base import Job, Limits, bindings_for
 from askspark.errors import SandboxUnavailableError
+from askspark.processes import descendants
 from askspark.settings import Settings
 
 USER = Settings.model_fields["sandbox_user"].default
@@ -79,23 +80,6 @@ def test_the_command_binds_from_the_view_and_drops_to_the_user(tmp_path: Path) -
     assert "setpriv" in sandbox.VIEW_SCRIPT and str(out) in cmd[: cmd.index(sandbox.bwrap_path())]
 
 
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo += children.get(current, [])
-    return found
-
-
 def _uids(pid: int) -> tuple[int, int]:
     line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("Uid:"))
     real, effective = line.split()[1:3]
@@ -106,9 +90,11 @@ def _uids(pid: int) -> tuple[int, int]:
 def test_the_spark_server_runs_as_the_sandbox_user(engine: Any) -> None:
     user = _sandbox_user()
     assert user is not None
-    processes = _descendants(engine.state.pid)
+    processes = descendants(engine.state.pid)
     assert len(processes) >= 3  # bubblewrap, the launcher shell, the JVM (and socat)
-    java = [p for p in processes if "java" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    java = [
+        p for p in processes if "java" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+    ]
     assert java, "no JVM under the server's sandbox"
     for pid in processes:
         assert _uids(pid) == (user.pw_uid, user.pw_uid), f"process {pid} is not {USER} on the host"

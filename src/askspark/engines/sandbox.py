@@ -198,7 +198,10 @@ def check_readable(user: RunAs, path: Path) -> None:
     Raises:
         SandboxUnavailableError: naming the path, its mode and owner, and how to open it to the user.
     """
-    info = os.stat(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return  # the launch fails on it and says so, as a sandbox without a user switch does
     need = (stat.S_IRUSR | stat.S_IXUSR) if stat.S_ISDIR(info.st_mode) else stat.S_IRUSR
     shift = 0 if info.st_uid == user.uid else 3 if info.st_gid == user.gid else 6
     if (info.st_mode << shift) & need != need:
