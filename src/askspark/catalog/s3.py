@@ -232,6 +232,7 @@ class S3Cache:
         sees half a copy; unchanged objects of an older version are hard-linked instead."""
         previous = _previous_copies(home)
         staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=home))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide the copy from the sandbox user the engine runs as
         try:
             for obj in listing.objects:
                 target = staging / relative_path(listing, obj)
