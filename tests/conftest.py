@@ -25,6 +25,19 @@ def _shared_mktemp(self: pytest.TempPathFactory, basename: str, numbered: bool =
 pytest.TempPathFactory.mktemp = _shared_mktemp  # type: ignore[method-assign]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """On a crash in native code (llama.cpp, gRPC, the JVM's bridge), print the crashing thread alone:
+    pytest's dump of every thread lists the idle pool threads first, and a CI log cut to its head then
+    loses the one that crashed (CI exit 139 in test_embedded, 2026-12-01, showed only pool threads)."""
+    import faulthandler
+
+    from _pytest.faulthandler import fault_handler_stderr_fd_key  # the stderr pytest keeps for it
+
+    if faulthandler.is_enabled() and fault_handler_stderr_fd_key in config.stash:
+        faulthandler.enable(file=config.stash[fault_handler_stderr_fd_key], all_threads=False)
+
+
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("askspark-home")

@@ -166,6 +166,38 @@ def test_score_records_attempts_stages_tokens_and_first_attempt() -> None:
     assert not wrong.correct and wrong.failure_kind == "wrong_result"
 
 
+def test_the_other_readings_are_scored_and_counted_when_the_answer_is_wrong() -> None:
+    """A wrong answer whose unchosen reading held the right result is told apart from one whose
+    candidates never wrote it; a cut preview cannot be compared."""
+    from askspark.evals.reference import ExpectedResult
+    from askspark.evals.report import Honesty
+    from askspark.evals.suite import Question
+    from askspark.record import Alternative, Confidence
+
+    question = Question(id="q1", question="?", tables=["db.t"], reference="x")
+    expected = ExpectedResult(columns=["c"], rows=[["a"]])
+
+    def preview(rows: list[list[object]], truncated: bool = False) -> ResultPreview:
+        return ResultPreview(columns=[ColumnInfo(name="c", type="string")], rows=rows, truncated=truncated)
+
+    answer = _answer("succeeded", [_attempt(1)], [["b"]])
+    answer.confidence = Confidence(agree=2, executed=4, share=0.5, asked=4, generated=4)
+    answer.alternatives = [
+        Alternative(code="right", result=preview([["a"]]), count=1),
+        Alternative(code="cut", result=preview([["a"]], truncated=True), count=1, suspect=True),
+    ]
+    wrong = score(question, answer, expected, 5)
+    assert not wrong.correct and wrong.flagged and wrong.confidence_text == answer.confidence.text
+    assert [(a.code, a.correct, a.suspect) for a in wrong.alternatives] == [
+        ("right", True, False),
+        ("cut", None, True),
+    ]
+    alone = score(question, _answer("succeeded", [_attempt(1)], [["b"]]), expected, 5)
+    honesty = Honesty.of([wrong, alone])
+    assert honesty.right_elsewhere == 1
+    assert "other readings 1/2 = 50%" in honesty.line()
+
+
 def test_summary_counts_attempts_stages_and_tokens() -> None:
     from askspark.evals.reference import ExpectedResult
     from askspark.evals.report import summarize

@@ -20,6 +20,17 @@ STAGES = ("catalog", "prompt", "generate", "validate", "dry_run", "execute", "re
 and moved to the run's directory); the run's ``catalog`` step happens once, not per attempt."""
 
 
+class OtherReading(BaseModel):
+    """A candidate result the answer did not choose, scored like the answer (issue 12: was the right
+    result written but not chosen, or never written?)."""
+
+    code: str
+    count: int  # candidates that gave it
+    suspect: bool = False  # it failed a result check
+    rows: list[list[Any]] = Field(default_factory=list)  # the first five
+    correct: bool | None = None  # None: its preview was cut, so it cannot be compared
+
+
 class QuestionResult(BaseModel):
     """One question's outcome in the report."""
 
@@ -48,6 +59,8 @@ class QuestionResult(BaseModel):
     # The answer said it may be wrong: candidates disagreed or a result check fired (issue 12's honesty).
     flagged: bool = False
     confidence: str | None = None  # "agree/executed" when candidates voted
+    confidence_text: str | None = None  # why it is low, in the answer's words ("1 of 3 readings agree; ...")
+    alternatives: list[OtherReading] = Field(default_factory=list)
     unanswerable: bool = False  # the suite expects needs_clarification (issue 13)
 
     @property
@@ -62,6 +75,7 @@ class Honesty(BaseModel):
     wrong_flagged: int
     right: int
     right_flagged: int
+    right_elsewhere: int = 0  # wrong answers with the right result among the other readings
 
     @classmethod
     def of(cls, results: Sequence[QuestionResult]) -> Honesty:
@@ -73,13 +87,18 @@ class Honesty(BaseModel):
             wrong_flagged=sum(r.flagged for r in wrong),
             right=len(right),
             right_flagged=sum(r.flagged for r in right),
+            right_elsewhere=sum(any(a.correct for a in r.alternatives) for r in wrong),
         )
 
     def line(self) -> str:
         def rate(k: int, n: int) -> str:
             return f"{k}/{n} = {k / n:.0%}" if n else "0/0"
 
-        return f"wrong answers flagged {rate(self.wrong_flagged, self.wrong)}; right answers flagged {rate(self.right_flagged, self.right)}"
+        return (
+            f"wrong answers flagged {rate(self.wrong_flagged, self.wrong)}; right answers flagged "
+            f"{rate(self.right_flagged, self.right)}; wrong answers with the right result among the "
+            f"other readings {rate(self.right_elsewhere, self.wrong)}"
+        )
 
 
 class Clarifying(BaseModel):

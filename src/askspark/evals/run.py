@@ -36,10 +36,10 @@ from typing import Any
 from askspark.engines.base import Engine
 from askspark.errors import AskSparkError
 from askspark.evals.reference import EVAL_ROW_LIMIT, ExpectedResult, compute_expected, reference_model
-from askspark.evals.report import STAGES, QuestionResult, Report, summarize
+from askspark.evals.report import STAGES, OtherReading, QuestionResult, Report, summarize
 from askspark.evals.suite import Question
 from askspark.llm.base import LLM
-from askspark.record import Answer, ErrorKind
+from askspark.record import Alternative, Answer, ErrorKind
 from askspark.results.compare import compare
 from askspark.settings import Settings
 
@@ -98,6 +98,7 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
     confidence = answer.confidence
     if confidence is not None:
         result.confidence = f"{confidence.agree}/{confidence.executed}"
+        result.confidence_text = confidence.text
     result.flagged = bool(answer.suspect) or (confidence is not None and confidence.low)
     failed = [a for a in answer.attempts if a.error is not None]
     if failed and failed[-1].error is not None:
@@ -118,10 +119,26 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
         expected_width=len(expected.columns),
     )  # fmt: skip
     result.correct, result.reason = verdict.correct, verdict.reason
+    result.alternatives = [other_reading(a, question, expected) for a in answer.alternatives]
     result.first_attempt_correct = verdict.correct and len(answer.attempts) == 1
     if not verdict.correct:
         result.failure_kind = "wrong_result"
     return result
+
+
+def other_reading(alternative: Alternative, question: Question, expected: ExpectedResult) -> OtherReading:
+    """An unchosen result, scored by the answer's rules when its preview holds every row."""
+    rows = alternative.result.rows
+    correct = None
+    if not alternative.result.truncated and not expected.truncated:
+        correct = compare(
+            rows, expected.rows, ordered=question.ordered, tolerance=question.tolerance,
+            expected_width=len(expected.columns),
+        ).correct  # fmt: skip
+    return OtherReading(
+        code=alternative.code, count=alternative.count, suspect=alternative.suspect, rows=rows[:5],
+        correct=correct,
+    )  # fmt: skip
 
 
 @dataclass
