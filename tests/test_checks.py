@@ -102,6 +102,11 @@ TRIGGERS = [
             ["visit_id", "gap"], [[1, None], [2, "3 days, 0:33:43"]], ["bigint", "interval day to second"]
         ),
     ),
+    (  # COALESCE(change, 0): January's null became 0
+        checks.no_null_where_asked,
+        "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
+        preview(["month", "total", "change"], [[1, 10.0, 0.0], [2, 12.5, 2.5]], ["int", "double", "double"]),
+    ),
 ]
 
 # (check, question, result): none may raise its check's alarm.
@@ -246,6 +251,16 @@ QUIET = [
         checks.interval_for_a_number,
         "How many seconds passed between each user's first and last event?",
         preview(["user_id", "seconds"], [[1, 86400]], ["bigint", "bigint"]),
+    ),
+    (  # January's change is null, as asked
+        checks.no_null_where_asked,
+        "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
+        preview(["month", "total", "change"], [[1, 10.0, None], [2, 12.5, 2.5]], ["int", "double", "double"]),
+    ),
+    (  # no null asked for: a change of 0 is just a change
+        checks.no_null_where_asked,
+        "For each month of 2024, show the total and the change from the previous month.",
+        preview(["month", "total", "change"], [[1, 10.0, 0.0], [2, 12.5, 2.5]], ["int", "double", "double"]),
     ),
 ]
 

@@ -24,6 +24,7 @@ from askspark.runs.rewrites import (
     lateral_alias,
     missing_join,
     moment_of_extreme,
+    null_kept,
     order_by_ungrouped,
     rewrite,
     sole_query,
@@ -862,3 +863,69 @@ def test_a_missing_join_is_added_and_runs_on_spark(
     assert answer.attempts[0].rewrite == "missing_join"
     assert answer.result is not None and answer.result.rows == [["NO", 13.0, 2], ["SE", 3.0, 1]]
     assert any(n.startswith("askspark joined the table that holds a column") for n in answer.notices)
+
+
+# -- before the run: "the change from the previous month (null for January)" with the null replaced -------
+
+NULL_FOR = (
+    "For each month, show the month, the total and the change from the previous month (null for January)."
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "kept"),
+    [
+        (
+            "SELECT m, SUM(a) AS t, COALESCE(SUM(a) - LAG(SUM(a)) OVER (ORDER BY m), 0) AS c FROM s GROUP BY m",
+            "SUM(a) - LAG(SUM(a)) OVER (ORDER BY m) AS c",
+        ),
+        (
+            "SELECT m, IFNULL(a - LAG(a) OVER (ORDER BY m), 0.0) AS c FROM s",
+            "a - LAG(a) OVER (ORDER BY m) AS c",
+        ),
+        ("SELECT m, a - LAG(a, 1, 0) OVER (ORDER BY m) AS c FROM s", "a - LAG(a, 1) OVER (ORDER BY m) AS c"),
+        ("SELECT m, NVL(LEAD(a) OVER (ORDER BY m) - a, 0) AS c FROM s", "LEAD(a) OVER (ORDER BY m) - a AS c"),
+    ],
+)
+def test_a_null_the_question_asks_for_is_kept(sql: str, kept: str) -> None:
+    new = null_kept(sql, Schema(NULL_FOR, {}))
+    assert new is not None and kept in " ".join(new.split())
+    assert "COALESCE" not in new
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        (
+            NULL_FOR.replace(" (null for January)", ""),
+            "SELECT m, COALESCE(a - LAG(a) OVER (ORDER BY m), 0) FROM s",
+        ),
+        (NULL_FOR, "SELECT m, COALESCE(a, 0) AS a FROM s"),  # not around a LAG: the answer's own
+        (NULL_FOR, "SELECT m, COALESCE(a - LAG(a) OVER (ORDER BY m), b) FROM s"),  # not a literal
+        (NULL_FOR, "SELECT m, a - LAG(a) OVER (ORDER BY m) AS c FROM s"),  # already right
+    ],
+)
+def test_null_kept_leaves_other_queries_alone(question: str, sql: str) -> None:
+    assert null_kept(sql, Schema(question, {})) is None
+
+
+@pytest.mark.slow
+def test_the_null_asked_for_is_kept_before_the_run(
+    settings: Settings, engine: object, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"m": [1, 1, 2, 3], "a": [4.0, 1.0, 7.0, 6.0]}), tmp_path / "s.parquet")
+    wrong = (
+        "SELECT m, SUM(a) AS t, COALESCE(SUM(a) - LAG(SUM(a)) OVER (ORDER BY m), 0) AS c FROM s GROUP BY m"
+    )
+    llm = ScriptedLLM(replies=[f"```sql\n{wrong}\n```"], style="sql")
+    answer = api.ask(
+        NULL_FOR, files=[tmp_path / "s.parquet"], engine=engine, model=llm,
+        settings=settings.model_copy(update={"candidates": 1, "written_answer": False}),
+    )  # fmt: skip
+    assert [a.rewrite for a in answer.attempts] == ["null_kept"] and llm.remaining == 0
+    assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
+    assert sorted(answer.result.rows) == [[1, 5.0, None], [2, 7.0, 2.0], [3, 6.0, -1.0]]
+    assert any(n.startswith("askspark left the value the question says is null") for n in answer.notices)

@@ -350,6 +350,28 @@ def asks_to_include_none(question: str) -> bool:
     return bool(_WITH_ZERO.search(question) and _COUNTS.search(question))
 
 
+_NULL_ASKED = re.compile(r"\bnull\s+(?:for|when|if|on)\b", re.IGNORECASE)
+
+
+def asks_for_null(question: str) -> bool:
+    """'... the change from the previous month (null for January)': the question says where a value is
+    null. The cue of the check below and of a rewrite before the run (runs/rewrites.py ``null_kept``)."""
+    return bool(_NULL_ASKED.search(question))
+
+
+def no_null_where_asked(question: str, result: ResultPreview) -> str | None:
+    """The question says a value is null ('null for January') and no value of the result is: a null
+    replaced with 0 (``COALESCE(change, 0)``, ``LAG(x, 1, 0)``), or the row that holds it left out."""
+    if not asks_for_null(question) or not result.rows or result.truncated:
+        return None
+    if any(value is None for row in result.rows for value in row):
+        return None
+    return (
+        "the question says a value is null (e.g. for the first row) but no value of the result is null: "
+        "keep the null, with no COALESCE, IFNULL or default around LAG, and keep that row"
+    )
+
+
 def interval_for_a_number(question: str, result: ResultPreview) -> str | None:
     """A timestamp minus a timestamp (an interval) where the question asks for a number of seconds,
     minutes, hours or days."""
@@ -399,6 +421,7 @@ CHECKS: tuple[Check, ...] = (
     count_for_a_percentage,
     hundred_on_every_row,
     interval_for_a_number,
+    no_null_where_asked,
 )
 
 

@@ -40,6 +40,7 @@ from askspark.record import ResultPreview
 from askspark.results.checks import (
     RANKING,
     ROWS_PER_GROUP,
+    asks_for_null,
     asks_to_include_none,
     grouped_columns,
     grouping_words,
@@ -177,6 +178,29 @@ def zero_for_none(sql: str, schema: Schema) -> str | None:
         return None
     view, spelt = table
     return _with_every(select, names, {n: spelt[k.name.lower()] for n, k in keys.items()}, view)
+
+
+def null_kept(sql: str, schema: Schema) -> str | None:
+    """'The change from the previous month (null for January)' answered with the null replaced:
+    ``COALESCE(x - LAG(x) OVER (...), 0)`` (IFNULL and NVL parse as COALESCE) or ``LAG(x, 1, 0)``.
+    The question says the value is null there, so the replacement goes: the COALESCE's first argument
+    alone, the LAG or LEAD without its default. Only when the question asks for the null, and only a
+    COALESCE around a LAG or LEAD with a literal replacement (the model's habit; any other COALESCE
+    may be the answer's own)."""
+    tree = _parse(sql)
+    if not asks_for_null(schema.question) or tree is None:
+        return None
+    changed = False
+    for coalesce in list(tree.find_all(exp.Coalesce)):
+        rest = coalesce.expressions
+        if coalesce.this.find(exp.Lag, exp.Lead) and rest and all(isinstance(e, exp.Literal) for e in rest):
+            coalesce.replace(coalesce.this.copy())
+            changed = True
+    for shift in tree.find_all(exp.Lag, exp.Lead):
+        if isinstance(shift.args.get("default"), exp.Literal):
+            shift.set("default", None)
+            changed = True
+    return tree.sql("spark", pretty=True) if changed else None
 
 
 def _filters(select: exp.Select, columns: dict[str, str]) -> bool:
@@ -767,6 +791,7 @@ BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("group_without_aggregate", group_without_aggregate),
     ("order_by_ungrouped", order_by_ungrouped),
     ("zero_for_none", zero_for_none),
+    ("null_kept", null_kept),
 )
 
 
@@ -813,6 +838,8 @@ NOTICES = {
     "a column the query neither grouped by nor returned (MIN(col) in ORDER BY): it could not run as written",
     "zero_for_none": "askspark listed every one of the groups the question asks about from its own table "
     "and gave those the query found no rows for a count of 0 (the query counted from the other table only)",
+    "null_kept": "askspark left the value the question says is null as null (the query replaced it: "
+    "COALESCE around LAG, or a LAG default)",
     "top_per_group": "askspark rewrote the model's query to keep the top rows of each group (ROW_NUMBER() "
     "OVER (PARTITION BY ...) on the query's own order): it ranked all rows, not each group's",
 }  # what the answer says when a rewritten query answers
