@@ -40,7 +40,7 @@ from askspark.evals.report import STAGES, OtherReading, QuestionResult, Report, 
 from askspark.evals.suite import Question
 from askspark.llm.base import LLM
 from askspark.record import Alternative, Answer, ErrorKind
-from askspark.results.compare import compare
+from askspark.results.compare import Verdict, compare
 from askspark.settings import Settings
 
 _BEFORE_EXECUTION = {
@@ -114,10 +114,7 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
             "a result was truncated: cannot compare every row",
         )
         return result
-    verdict = compare(
-        answer.result.rows, expected.rows, ordered=question.ordered, tolerance=question.tolerance,
-        expected_width=len(expected.columns),
-    )  # fmt: skip
+    verdict = verdict_of(answer.result.rows, question, expected)
     result.correct, result.reason = verdict.correct, verdict.reason
     result.alternatives = [other_reading(a, question, expected) for a in answer.alternatives]
     result.first_attempt_correct = verdict.correct and len(answer.attempts) == 1
@@ -126,15 +123,20 @@ def score(question: Question, answer: Answer, expected: ExpectedResult, max_atte
     return result
 
 
+def verdict_of(rows: list[list[Any]], question: Question, expected: ExpectedResult) -> Verdict:
+    """``rows`` against the expected result, by the question's order and tolerance."""
+    return compare(
+        rows, expected.rows, ordered=question.ordered, tolerance=question.tolerance,
+        expected_width=len(expected.columns),
+    )  # fmt: skip
+
+
 def other_reading(alternative: Alternative, question: Question, expected: ExpectedResult) -> OtherReading:
     """An unchosen result, scored by the answer's rules when its preview holds every row."""
     rows = alternative.result.rows
     correct = None
     if not alternative.result.truncated and not expected.truncated:
-        correct = compare(
-            rows, expected.rows, ordered=question.ordered, tolerance=question.tolerance,
-            expected_width=len(expected.columns),
-        ).correct  # fmt: skip
+        correct = verdict_of(rows, question, expected).correct
     return OtherReading(
         code=alternative.code, count=alternative.count, suspect=alternative.suspect, rows=rows[:5],
         correct=correct,

@@ -187,8 +187,10 @@ def null_kept(sql: str, schema: Schema) -> str | None:
     alone, the LAG or LEAD without its default. Only when the question asks for the null, and only a
     COALESCE around a LAG or LEAD with a literal replacement (the model's habit; any other COALESCE
     may be the answer's own)."""
+    if not asks_for_null(schema.question):  # before parsing: every candidate of every question comes here
+        return None
     tree = _parse(sql)
-    if not asks_for_null(schema.question) or tree is None:
+    if tree is None:
         return None
     changed = False
     for coalesce in list(tree.find_all(exp.Coalesce)):
