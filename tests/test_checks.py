@@ -107,6 +107,15 @@ TRIGGERS = [
         "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
         preview(["month", "total", "change"], [[1, 10.0, 0.0], [2, 12.5, 2.5]], ["int", "double", "double"]),
     ),
+    (  # rt-monthly-change (tune): LAG(total) named 'change'
+        checks.previous_value_for_a_change,
+        "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
+        preview(
+            ["month", "total", "change"],
+            [[1, 10.0, None], [2, 12.5, 10.0], [3, 11.0, 12.5]],
+            ["int", "double", "double"],
+        ),
+    ),
 ]
 
 # (check, question, result): none may raise its check's alarm.
@@ -261,6 +270,31 @@ QUIET = [
         checks.no_null_where_asked,
         "For each month of 2024, show the total and the change from the previous month.",
         preview(["month", "total", "change"], [[1, 10.0, 0.0], [2, 12.5, 2.5]], ["int", "double", "double"]),
+    ),
+    (  # the previous value shown beside the change: both asked, or at least not wrong
+        checks.previous_value_for_a_change,
+        "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
+        preview(
+            ["month", "total", "previous", "change"],
+            [[1, 10.0, None, None], [2, 12.5, 10.0, 2.5], [3, 11.0, 12.5, -1.5]],
+            ["int", "double", "double", "double"],
+        ),
+    ),
+    (  # the change as a percentage of the previous value
+        checks.previous_value_for_a_change,
+        "Show each day's revenue, the previous day's revenue and the growth from the previous day in percent.",
+        preview(
+            ["day", "revenue", "prev", "growth_pct"],
+            [["d1", 10.0, None, None], ["d2", 20.0, 10.0, 100.0], ["d3", 15.0, 20.0, -25.0]],
+            ["string", "double", "double", "double"],
+        ),
+    ),
+    (  # too few rows to tell a shifted copy from chance
+        checks.previous_value_for_a_change,
+        "For each month of 2024, show the month number, the total and the change from the previous month (null for January).",
+        preview(
+            ["month", "total", "change"], [[1, 10.0, None], [2, 10.0, 10.0]], ["int", "double", "double"]
+        ),
     ),
 ]
 

@@ -17,6 +17,7 @@ from askspark.record import ColumnInfo, ResultPreview
 from askspark.runs.rewrites import (
     Schema,
     column_spelling,
+    count_except,
     date_literal,
     duplicate_alias,
     foreign_function,
@@ -24,6 +25,7 @@ from askspark.runs.rewrites import (
     lateral_alias,
     missing_join,
     moment_of_extreme,
+    month_number,
     null_kept,
     order_by_ungrouped,
     rewrite,
@@ -197,6 +199,41 @@ def test_other_comparisons_are_left_alone(where: str) -> None:
     assert date_literal(f"SELECT COUNT(*) AS n FROM events WHERE {where}", TYPES) is None
 
 
+ON_DAY = Schema("How many events happened on 2025-03-10 (UTC)?", TYPES.types)
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "'2025-03-10 00:00:00+00:00'",
+        "'2025-03-10 00:00:00'",
+        "'2025-03-10T00:00Z'",
+        "'2025-03-10 00:00:00.000'",
+    ],
+)
+def test_a_timestamp_equal_to_the_named_days_midnight_is_compared_by_its_date(literal: str) -> None:
+    # ev-count-on-day (tune): the day written out as its midnight, so '=' kept only midnight's events
+    new = date_literal(f"SELECT COUNT(*) AS n FROM events WHERE ts = {literal}", ON_DAY)
+    assert new is not None and "TO_DATE(ts) = '2025-03-10'" in new.replace("\n", " ").replace("  ", " ")
+
+
+@pytest.mark.parametrize(
+    ("question", "where"),
+    [
+        (ON_DAY.question, "ts >= '2025-03-10 00:00:00'"),  # a bound from midnight is right as it is
+        (ON_DAY.question, "ts = '2025-03-10 08:00:00'"),  # a moment, not a midnight
+        (ON_DAY.question, "ts = '2025-03-11 00:00:00'"),  # a day the question does not name
+        ("How many events happened at 00:00 on 2025-03-10?", "ts = '2025-03-10 00:00:00'"),  # a time asked
+        ("How many events happened at midnight on 2025-03-10?", "ts = '2025-03-10 00:00:00'"),
+        (ON_DAY.question, "day = '2025-03-10 00:00:00'"),  # a date column
+    ],
+)
+def test_a_midnight_that_may_be_meant_is_left_alone(question: str, where: str) -> None:
+    assert (
+        date_literal(f"SELECT COUNT(*) AS n FROM events WHERE {where}", Schema(question, TYPES.types)) is None
+    )
+
+
 def test_the_schema_leaves_out_a_name_of_two_types() -> None:
     def table(name: str, **columns: str) -> TableInfo:
         cols = [Column(name=n, type=t) for n, t in columns.items()]
@@ -333,6 +370,17 @@ STORES = Schema(
 def test_two_tables_under_one_alias_get_their_own(sql: str, fixed: str) -> None:
     new = duplicate_alias(sql, STORES)
     assert new is not None and fixed in new, new
+
+
+def test_a_misspelt_join_key_under_one_alias_is_split_then_spelt() -> None:
+    # Seen in retail reports: `s.store_id = s.store_id` stayed a self-comparison (a cross join) once
+    # column_spelling had corrected the name, because the split looked for the name as written.
+    sql = "SELECT s.city, SUM(s.amount) AS total FROM sales s JOIN stores s ON s.store_id = s.store_id GROUP BY s.city"
+    split = duplicate_alias(sql, STORES)
+    assert split is not None and "ON s.store_id = stores.store_id" in split, split
+    spelt = column_spelling(split, STORES)
+    assert spelt is not None and "ON s.`storeId` = stores.`storeId`" in spelt, spelt
+    assert "stores.city" in spelt
 
 
 @pytest.mark.parametrize(
@@ -929,3 +977,80 @@ def test_the_null_asked_for_is_kept_before_the_run(
     assert answer.status == "succeeded" and not answer.suspect and answer.result is not None
     assert sorted(answer.result.rows) == [[1, 5.0, None], [2, 7.0, 2.0], [3, 6.0, -1.0]]
     assert any(n.startswith("askspark left the value the question says is null") for n in answer.notices)
+
+
+@pytest.mark.parametrize(
+    ("sql", "fixed"),
+    [
+        (  # ev-users-without-events (tune): the count compared with the ids
+            "SELECT COUNT(user_id) FROM users EXCEPT SELECT user_id FROM events",
+            "SELECT COUNT(*) AS count FROM (SELECT user_id FROM users EXCEPT SELECT user_id FROM events) AS counted",
+        ),
+        (  # its alias kept, DISTINCT dropped (the set operation is distinct), a filter kept
+            "SELECT COUNT(DISTINCT u.user_id) AS n FROM users u WHERE u.plan = 'pro' "
+            "INTERSECT SELECT e.user_id AS id FROM events e",
+            "SELECT COUNT(*) AS n FROM (SELECT u.user_id FROM users AS u WHERE u.plan = 'pro' "
+            "INTERSECT SELECT e.user_id AS id FROM events AS e) AS counted",
+        ),
+    ],
+)
+def test_a_count_set_against_values_counts_what_the_set_leaves(sql: str, fixed: str) -> None:
+    new = count_except(sql, STORES)
+    assert new is not None and " ".join(new.split()).replace("( ", "(").replace(" )", ")") == fixed, new
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT COUNT(*) FROM (SELECT user_id FROM users EXCEPT SELECT user_id FROM events)",  # right already
+        "SELECT user_id FROM users EXCEPT SELECT user_id FROM events",  # the ids themselves
+        "SELECT COUNT(user_id) FROM users UNION SELECT COUNT(user_id) FROM events",  # two counts
+        "SELECT COUNT(user_id) FROM users EXCEPT SELECT COUNT(user_id) FROM events",  # counts on both sides
+        "SELECT plan, COUNT(user_id) FROM users GROUP BY plan EXCEPT SELECT plan, user_id FROM events",
+    ],
+)
+def test_other_set_operations_are_left_alone(sql: str) -> None:
+    assert count_except(sql, STORES) is None
+
+
+MONTHS = "For each month of 2024, show the month number (1 to 12), the total sales amount, in month order."
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "fixed"),
+    [
+        (  # rt-monthly-change (tune): '2024-01' for the month number
+            MONTHS,
+            "SELECT DATE_FORMAT(sale_date, 'yyyy-MM') AS month, SUM(amount) AS total FROM sales "
+            "WHERE year(sale_date) = 2024 GROUP BY DATE_FORMAT(sale_date, 'yyyy-MM') ORDER BY month",
+            "SELECT MONTH(sale_date) AS month, SUM(amount) AS total FROM sales WHERE YEAR(sale_date) = 2024 "
+            "GROUP BY MONTH(sale_date) ORDER BY month",
+        ),
+        (  # 'MM' is text too ('01'); the year is named in the question only
+            "Show the month number and the count of signups in 2024.",
+            "SELECT date_format(signup_ts, 'MM') AS m, COUNT(*) AS n FROM users GROUP BY 1",
+            "SELECT MONTH(signup_ts) AS m, COUNT(*) AS n FROM users GROUP BY 1",
+        ),
+        (  # no year in the question, but the query keeps the year apart
+            "Per year and month number (1-12), how many events?",
+            "SELECT year(ts) AS y, date_format(ts, 'M') AS m, COUNT(*) AS n FROM events GROUP BY 1, 2",
+            "SELECT YEAR(ts) AS y, MONTH(ts) AS m, COUNT(*) AS n FROM events GROUP BY 1, 2",
+        ),
+    ],
+)
+def test_a_month_number_asked_for_is_the_months_number(question: str, sql: str, fixed: str) -> None:
+    new = month_number(sql, Schema(question, {}))
+    assert new is not None and " ".join(new.split()) == fixed, new
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("Show the total per month of 2024.", "SELECT date_format(d, 'yyyy-MM') AS m FROM s"),  # not asked
+        (MONTHS, "SELECT date_format(d, 'yyyy-MM-dd') AS day FROM s"),  # a day, not a month
+        (MONTHS, "SELECT month(d) AS m FROM s"),  # a number already
+        ("Show the month number and the count of signups.", "SELECT date_format(d, 'yyyy-MM') AS m FROM s"),
+    ],  # the last: no year named or used, so 'yyyy-MM' keeps the years apart
+)
+def test_a_month_not_asked_as_a_number_is_left_alone(question: str, sql: str) -> None:
+    assert month_number(sql, Schema(question, {})) is None

@@ -372,6 +372,65 @@ def no_null_where_asked(question: str, result: ResultPreview) -> str | None:
     )
 
 
+# "the change from the previous month", "difference from the prior day's total"
+_FROM_PREVIOUS = re.compile(
+    r"\b(?:change|difference|diff|increase|decrease|growth|delta)\b[^.?;]*\b(?:previous|prior|preceding|last)\b",
+    re.IGNORECASE,
+)
+_SHIFT_ROWS = 3  # rows needed before a shifted copy is more than chance
+
+
+def previous_value_for_a_change(question: str, result: ResultPreview) -> str | None:
+    """The question asks for the change from the previous row and a column holds the previous row's
+    value of another column (``LAG(total)`` where ``total - LAG(total)`` was meant), while no column
+    holds the change itself (a result may show the previous value beside the change)."""
+    rows = result.rows
+    if not _FROM_PREVIOUS.search(question) or len(rows) < _SHIFT_ROWS:
+        return None
+    numeric = [i for i, c in enumerate(result.columns) if _is_numeric(rows, i)]
+    for measure in numeric:
+        values = [row[measure] for row in rows]
+        if len(set(values)) < 2 or _holds_change(rows, numeric, values):
+            continue
+        for column in numeric:
+            if column != measure and all(rows[k][column] == values[k - 1] for k in range(1, len(rows))):
+                return (
+                    f"column {result.columns[column].name!r} holds the previous row's "
+                    f"{result.columns[measure].name!r}, not the change: subtract it "
+                    "(x - LAG(x) OVER (ORDER BY ...))"
+                )
+    return None
+
+
+def _holds_change(rows: list[list[Any]], numeric: list[int], values: list[Any]) -> bool:
+    """Whether a column holds ``values``' change from the previous row (a difference or a ratio)."""
+    steps = [k for k in range(1, len(rows)) if values[k] is not None and values[k - 1] is not None]
+    changes = {
+        "difference": [values[k] - values[k - 1] for k in steps],
+        "ratio": [(values[k] - values[k - 1]) / values[k - 1] if values[k - 1] else None for k in steps],
+    }
+    changes["percent"] = [None if r is None else 100 * r for r in changes["ratio"]]
+    return any(
+        _close([rows[k][column] for k in steps], want) for column in numeric for want in changes.values()
+    )
+
+
+def _close(got: list[Any], want: list[float | None]) -> bool:
+    """Equal within rounding noise, value by value (a null wanted matches anything: a ratio over 0)."""
+    return bool(got) and all(
+        w is None or (isinstance(g, int | float) and abs(g - w) <= 1e-6 * max(1.0, abs(w)))
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+def _is_numeric(rows: list[list[Any]], index: int) -> bool:
+    """Every value of the column is a number or null (a bool is not a number here)."""
+    values = [row[index] for row in rows if index < len(row)]
+    return len(values) == len(rows) and all(
+        v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+    )
+
+
 def interval_for_a_number(question: str, result: ResultPreview) -> str | None:
     """A timestamp minus a timestamp (an interval) where the question asks for a number of seconds,
     minutes, hours or days."""
@@ -422,6 +481,7 @@ CHECKS: tuple[Check, ...] = (
     hundred_on_every_row,
     interval_for_a_number,
     no_null_where_asked,
+    previous_value_for_a_change,
 )
 
 

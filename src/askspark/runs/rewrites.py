@@ -313,14 +313,38 @@ def date_literal(sql: str, schema: Schema) -> str | None:
     """A timestamp column compared with a day (``ts = '2025-03-10'``, ``ts BETWEEN DATE'…' AND '…'``,
     ``ts IN (…)``) compares with that day's midnight: '=' keeps only midnight, and an upper bound drops
     the last day. Compare the column's date instead (``to_date(ts) = '2025-03-10'``): what the day
-    means, and the same rows for the comparisons that were right (``>=``, ``<``)."""
+    means, and the same rows for the comparisons that were right (``>=``, ``<``). So is a timestamp
+    equal to a day's midnight written out (``ts = '2025-03-10 00:00:00+00:00'``) when the question
+    names that day and no time of day (issue 12, tune: ev-count-on-day answered 0)."""
     tree = _parse(sql)
     if tree is None:
         return None
     found = [c for c in _day_compared(tree) if schema.has(c, "timestamp")]
     for column in found:
         column.replace(exp.func("to_date", column.copy()))
-    return tree.sql("spark", pretty=True) if found else None
+    midnights = [(c, d) for c, d in _midnight_equal(tree, schema.question) if schema.has(c, "timestamp")]
+    for column, literal in midnights:
+        literal.replace(exp.Literal.string(literal.this[:10]))
+        column.replace(exp.func("to_date", column.copy()))
+    return tree.sql("spark", pretty=True) if found or midnights else None
+
+
+_MIDNIGHT = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]00:?00)?$")
+_TIME_OF_DAY = re.compile(r"\b\d{1,2}:\d{2}\b|\bmidnight\b|\b\d{1,2}\s*(?:am|pm)\b", re.IGNORECASE)
+
+
+def _midnight_equal(tree: exp.Expr, question: str) -> Iterator[tuple[exp.Column, exp.Literal]]:
+    """Each column '=' (or '!=') a midnight literal whose day the question names, in a question that
+    names no time of day (then a midnight may be meant), with that literal."""
+    if _TIME_OF_DAY.search(question):
+        return
+    for node in tree.find_all(exp.EQ, exp.NEQ):
+        for side, other in ((node.left, node.right), (node.right, node.left)):
+            if not (isinstance(side, exp.Column) and isinstance(other, exp.Literal) and other.is_string):
+                continue
+            day = _MIDNIGHT.match(other.this)
+            if day and day.group(1) in question:
+                yield side, other
 
 
 # "when did each device reach its highest temperature", "on which day was the price lowest"
@@ -474,7 +498,9 @@ def _give_own_aliases(
         taken.add(new.lower())
         table.set("alias", exp.TableAlias(this=exp.to_identifier(new)))
         names.append(new)
-    columns = {n: _lower(schema.tables[t.name.lower()]) for n, t in zip(names, same, strict=True)}
+    # Matched as spelt but for case and underscores: column_spelling, which runs next, corrects a
+    # misspelt name only once its qualifier names the one table it belongs to.
+    columns = {n: _spelt(schema.tables[t.name.lower()]) for n, t in zip(names, same, strict=True)}
     done: set[int] = set()
     for join in select.args.get("joins") or []:
         if join.this in same[1:] and (on := join.args.get("on")) is not None:
@@ -484,7 +510,7 @@ def _give_own_aliases(
         ours = column.table.lower() == alias and column.find_ancestor(exp.Select) is select
         if id(column) in done or not ours:
             continue
-        holders = [n for n in names if column.name.lower() in columns[n]]
+        holders = [n for n in names if _spelling(column.name) in columns[n]]
         if holders:
             column.set("table", exp.to_identifier(holders[0]))
 
@@ -503,8 +529,8 @@ def _split_conditions(
             sides[::-1],
             sides,
         ):  # the right side first: the joined table is written there most
-            before = next((n for n in earlier if other.name.lower() in columns[n]), None)
-            if mine.name.lower() in columns[own] and before is not None:
+            before = next((n for n in earlier if _spelling(other.name) in columns[n]), None)
+            if _spelling(mine.name) in columns[own] and before is not None:
                 mine.set("table", exp.to_identifier(own))
                 other.set("table", exp.to_identifier(before))
                 done |= {id(mine), id(other)}
@@ -691,6 +717,83 @@ def _defined(tree: exp.Expr) -> set[str]:
     return names
 
 
+# "the month number (1 to 12)", "the number of the month", "month (1-12)"
+_MONTH_NUMBER = re.compile(
+    r"\bmonth\s+numbers?\b|\bnumber of the month\b|\bmonths?\s*\(\s*1\s*(?:to|-|–)\s*1?\d\s*\)", re.IGNORECASE
+)
+_MONTH_FORMATS = {"yyyy-mm", "yyyy-m", "yyyymm", "yy-mm", "mm", "m"}
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+
+
+def month_number(sql: str, schema: Schema) -> str | None:
+    """The question asks for the month number (1 to 12) and the query formats the month as text
+    (``DATE_FORMAT(ts, 'yyyy-MM')`` or ``'MM'``): the number is ``month(ts)``. Only when the
+    months are of one year (the question names one year, or the query uses ``year()``), so no two
+    years' months are merged (issue 12, tune: rt-monthly-change and ev-monthly-revenue-change
+    returned '2024-01')."""
+    one_year = len(set(_YEAR.findall(schema.question))) == 1
+    if not _MONTH_NUMBER.search(schema.question):
+        return None
+    tree = _parse(sql)
+    if tree is None or not (one_year or tree.find(exp.Year)):
+        return None
+    found = [f for f in tree.find_all(exp.TimeToStr) if _month_format(f)]
+    for formatted in found:
+        moment = formatted.this  # sqlglot reads DATE_FORMAT's argument as a cast to a timestamp: x itself
+        moment = moment.this if isinstance(moment, exp.TimeStrToTime) else moment
+        formatted.replace(exp.Month(this=moment.copy()))
+    return tree.sql("spark", pretty=True) if found else None
+
+
+def _month_format(node: exp.TimeToStr) -> bool:
+    """Whether the format, as Spark writes it, is a month with or without its year (sqlglot keeps
+    the pattern in a form of its own, so it is read back from the Spark SQL)."""
+    written = re.search(r"'([^']*)'\)$", node.sql("spark"))
+    return written is not None and written.group(1).lower() in _MONTH_FORMATS
+
+
+def count_except(sql: str, schema: Schema) -> str | None:
+    """A count set against the values of another query (``SELECT COUNT(user_id) FROM users EXCEPT
+    SELECT user_id FROM events``): EXCEPT (or INTERSECT) then compares the number with the ids and
+    returns it or nothing, never how many ids are left. What it means is the count of what the set
+    operation leaves: ``SELECT COUNT(*) FROM (SELECT user_id FROM users EXCEPT SELECT user_id FROM
+    events)`` (issue 12, tune: ev-users-without-events answered with no row, twice)."""
+    tree = _parse(sql)
+    if not isinstance(tree, exp.Except | exp.Intersect) or tree.args.get("order") or tree.args.get("limit"):
+        return None
+    left, right = tree.this, tree.expression
+    counted = _sole_count(left) if isinstance(left, exp.Select) else None
+    if counted is None or not (isinstance(right, exp.Select) and _sole_plain(right)):
+        return None
+    count, value = counted
+    left.set("expressions", [value.copy()])
+    name = count.alias if isinstance(count, exp.Alias) else "count"
+    outer = exp.select(exp.alias_(exp.Count(this=exp.Star()), name)).from_(
+        exp.Subquery(this=tree.copy(), alias=exp.TableAlias(this=exp.to_identifier("counted")))
+    )
+    return outer.sql("spark", pretty=True)
+
+
+def _sole_count(select: exp.Select) -> tuple[exp.Expr, exp.Expr] | None:
+    """The SELECT's one output when it is ``COUNT([DISTINCT] col)`` of an ungrouped query, with what it counts."""
+    if len(select.expressions) != 1 or select.args.get("group") or select.args.get("having"):
+        return None
+    item = select.expressions[0]
+    count = item.this if isinstance(item, exp.Alias) else item
+    value = count.this if isinstance(count, exp.Count) else None
+    if isinstance(value, exp.Distinct) and len(value.expressions) == 1:
+        value = value.expressions[0]
+    return (item, value) if isinstance(value, exp.Column) else None
+
+
+def _sole_plain(select: exp.Select) -> bool:
+    """One output, a column (maybe aliased), and no aggregate or grouping."""
+    if len(select.expressions) != 1 or select.args.get("group") or select.find(exp.AggFunc):
+        return False
+    item = select.expressions[0]
+    return isinstance(item.this if isinstance(item, exp.Alias) else item, exp.Column)
+
+
 def order_by_ungrouped(sql: str, schema: Schema) -> str | None:
     """A grouped query ordered by a column it neither groups by nor returns (``GROUP BY tier, name
     ORDER BY total DESC, cust_key``) fails to resolve; a tie-break on such a column means the group's
@@ -780,6 +883,10 @@ def _lower(names: frozenset[str] | None) -> set[str]:
     return {n.lower() for n in names or ()}
 
 
+def _spelt(names: frozenset[str]) -> set[str]:
+    return {_spelling(n) for n in names}
+
+
 BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("duplicate_alias", duplicate_alias),  # first: the rules after it read a qualifier as one table
     ("column_spelling", column_spelling),
@@ -792,6 +899,8 @@ BEFORE_RUN: tuple[tuple[str, Callable[[str, Schema], str | None]], ...] = (
     ("value_at_extreme", value_at_extreme),
     ("group_without_aggregate", group_without_aggregate),
     ("order_by_ungrouped", order_by_ungrouped),
+    ("count_except", count_except),
+    ("month_number", month_number),
     ("zero_for_none", zero_for_none),
     ("null_kept", null_kept),
 )
@@ -838,6 +947,10 @@ NOTICES = {
     "returns columns it did not group (it could not run as written)",
     "order_by_ungrouped": "askspark ordered the groups by the smallest (or, descending, largest) value of "
     "a column the query neither grouped by nor returned (MIN(col) in ORDER BY): it could not run as written",
+    "count_except": "askspark counted what the query's EXCEPT (or INTERSECT) leaves (the query set a count "
+    "against the other query's values, which compares the number with them)",
+    "month_number": "askspark returned the month as its number (month(col)) where the question asks for the "
+    "month number and the query wrote the month as text (DATE_FORMAT 'yyyy-MM')",
     "zero_for_none": "askspark listed every one of the groups the question asks about from its own table "
     "and gave those the query found no rows for a count of 0 (the query counted from the other table only)",
     "null_kept": "askspark left the value the question says is null as null (the query replaced it: "
