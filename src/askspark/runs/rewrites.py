@@ -757,16 +757,18 @@ def count_except(sql: str, schema: Schema) -> str | None:
     SELECT user_id FROM events``): EXCEPT (or INTERSECT) then compares the number with the ids and
     returns it or nothing, never how many ids are left. What it means is the count of what the set
     operation leaves: ``SELECT COUNT(*) FROM (SELECT user_id FROM users EXCEPT SELECT user_id FROM
-    events)`` (issue 12, tune: ev-users-without-events answered with no row, twice)."""
+    events)``. A ``COUNT(*)`` counts the other query's column, when the counted table has it
+    (issue 12, tune: ev-users-without-events answered with no row, three times)."""
     tree = _parse(sql)
     if not isinstance(tree, exp.Except | exp.Intersect) or tree.args.get("order") or tree.args.get("limit"):
         return None
     left, right = tree.this, tree.expression
-    counted = _sole_count(left) if isinstance(left, exp.Select) else None
-    if counted is None or not (isinstance(right, exp.Select) and _sole_plain(right)):
+    other = _sole_plain(right) if isinstance(right, exp.Select) else None
+    counted = _sole_count(left, other, schema) if isinstance(left, exp.Select) and other else None
+    if counted is None:
         return None
     count, value = counted
-    left.set("expressions", [value.copy()])
+    left.set("expressions", [value])
     name = count.alias if isinstance(count, exp.Alias) else "count"
     outer = exp.select(exp.alias_(exp.Count(this=exp.Star()), name)).from_(
         exp.Subquery(this=tree.copy(), alias=exp.TableAlias(this=exp.to_identifier("counted")))
@@ -774,8 +776,10 @@ def count_except(sql: str, schema: Schema) -> str | None:
     return outer.sql("spark", pretty=True)
 
 
-def _sole_count(select: exp.Select) -> tuple[exp.Expr, exp.Expr] | None:
-    """The SELECT's one output when it is ``COUNT([DISTINCT] col)`` of an ungrouped query, with what it counts."""
+def _sole_count(select: exp.Select, other: exp.Column, schema: Schema) -> tuple[exp.Expr, exp.Expr] | None:
+    """The SELECT's one output when it is a COUNT of an ungrouped query, with what to set against
+    ``other``: the counted column (``COUNT([DISTINCT] col)``), or for ``COUNT(*)`` ``other``'s column
+    when the one table the SELECT reads has it."""
     if len(select.expressions) != 1 or select.args.get("group") or select.args.get("having"):
         return None
     item = select.expressions[0]
@@ -783,15 +787,21 @@ def _sole_count(select: exp.Select) -> tuple[exp.Expr, exp.Expr] | None:
     value = count.this if isinstance(count, exp.Count) else None
     if isinstance(value, exp.Distinct) and len(value.expressions) == 1:
         value = value.expressions[0]
-    return (item, value) if isinstance(value, exp.Column) else None
+    if isinstance(value, exp.Star):
+        sources = _sources(select)
+        table = sources[0] if len(sources) == 1 and isinstance(sources[0], exp.Table) else None
+        own = schema.tables.get(table.name.lower()) if table is not None else None
+        value = exp.column(other.name) if own and other.name.lower() in _lower(own) else None
+    return (item, value.copy()) if isinstance(value, exp.Column) else None
 
 
-def _sole_plain(select: exp.Select) -> bool:
-    """One output, a column (maybe aliased), and no aggregate or grouping."""
+def _sole_plain(select: exp.Select) -> exp.Column | None:
+    """The one output when it is a column (maybe aliased), with no aggregate or grouping."""
     if len(select.expressions) != 1 or select.args.get("group") or select.find(exp.AggFunc):
-        return False
+        return None
     item = select.expressions[0]
-    return isinstance(item.this if isinstance(item, exp.Alias) else item, exp.Column)
+    column = item.this if isinstance(item, exp.Alias) else item
+    return column if isinstance(column, exp.Column) else None
 
 
 def order_by_ungrouped(sql: str, schema: Schema) -> str | None:
