@@ -1060,7 +1060,11 @@ def test_a_month_number_asked_for_is_the_months_number(question: str, sql: str, 
         (MONTHS, "SELECT date_format(d, 'yyyy-MM-dd') AS day FROM s"),  # a day, not a month
         (MONTHS, "SELECT month(d) AS m FROM s"),  # a number already
         ("Show the month number and the count of signups.", "SELECT date_format(d, 'yyyy-MM') AS m FROM s"),
-    ],  # the last: no year named or used, so 'yyyy-MM' keeps the years apart
+        (  # several years kept by a range: a month number would merge them
+            "Show the month number and the count of signups.",
+            "SELECT date_format(d, 'yyyy-MM') AS m, COUNT(*) AS n FROM s WHERE year(d) >= 2023 GROUP BY 1",
+        ),
+    ],  # the last two: no one year named or kept apart, so 'yyyy-MM' keeps the years apart
 )
 def test_a_month_not_asked_as_a_number_is_left_alone(question: str, sql: str) -> None:
     assert month_number(sql, Schema(question, {})) is None

@@ -408,7 +408,9 @@ def _holds_change(rows: list[list[Any]], numeric: list[int], values: list[Any]) 
     changes = {
         "difference": [values[k] - values[k - 1] for k in steps],
         "ratio": [(values[k] - values[k - 1]) / values[k - 1] if values[k - 1] else None for k in steps],
+        "factor": [values[k] / values[k - 1] if values[k - 1] else None for k in steps],
     }
+    changes["backwards"] = [-d for d in changes["difference"]]  # previous minus current
     changes["percent"] = [None if r is None else 100 * r for r in changes["ratio"]]
     return any(
         _close([rows[k][column] for k in steps], want) for column in numeric for want in changes.values()

@@ -728,14 +728,14 @@ _YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
 def month_number(sql: str, schema: Schema) -> str | None:
     """The question asks for the month number (1 to 12) and the query formats the month as text
     (``DATE_FORMAT(ts, 'yyyy-MM')`` or ``'MM'``): the number is ``month(ts)``. Only when the
-    months are of one year (the question names one year, or the query uses ``year()``), so no two
-    years' months are merged (issue 12, tune: rt-monthly-change and ev-monthly-revenue-change
-    returned '2024-01')."""
-    one_year = len(set(_YEAR.findall(schema.question))) == 1
+    months are of one year or kept apart by it (the question names one year, or the query filters
+    ``year(x) = N``, groups by or returns ``year(x)``), so no two years' months are merged (issue 12,
+    tune: rt-monthly-change and ev-monthly-revenue-change returned '2024-01')."""
     if not _MONTH_NUMBER.search(schema.question):
         return None
     tree = _parse(sql)
-    if tree is None or not (one_year or tree.find(exp.Year)):
+    one_year = len(set(_YEAR.findall(schema.question))) == 1
+    if tree is None or not (one_year or _years_apart(tree)):
         return None
     found = [f for f in tree.find_all(exp.TimeToStr) if _month_format(f)]
     for formatted in found:
@@ -743,6 +743,16 @@ def month_number(sql: str, schema: Schema) -> str | None:
         moment = moment.this if isinstance(moment, exp.TimeStrToTime) else moment
         formatted.replace(exp.Month(this=moment.copy()))
     return tree.sql("spark", pretty=True) if found else None
+
+
+def _years_apart(tree: exp.Expr) -> bool:
+    """Whether the query uses ``year(x)`` as one year's filter (``= N``), a group key or an output,
+    not only in a range (``year(x) >= 2024`` keeps several years, whose months a number merges)."""
+    for year in tree.find_all(exp.Year):
+        holder = year.find_ancestor(exp.EQ, exp.Group, exp.Where, exp.Having, exp.Select)
+        if isinstance(holder, exp.EQ | exp.Group | exp.Select):
+            return True
+    return False
 
 
 def _month_format(node: exp.TimeToStr) -> bool:
